@@ -1,0 +1,1 @@
+"""sprinklr-mcp: a read-only MCP server for Sprinklr."""

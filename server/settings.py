@@ -1,0 +1,204 @@
+"""One Settings object, read from SPRINKLR_* environment variables and validated once at start-up."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Project-specific custom field ids from the reference, plus the platform's own workflow properties.
+DEFAULT_CUSTOM_FIELDS: dict[str, str] = {
+    "Brand": "5cc9a7cfe4b01904c8dfc908",
+    "Language": "5cc9a7d0e4b01904c8dfc965",
+    "Country": "_c_66fcd9757813fc0020abeda3",
+    "Status": "spr_uc_status",
+    "Priority": "spr_uc_priority",
+    "Type": "spr_uc_type",
+}
+
+TOOL_GROUPS: dict[str, tuple[str, ...]] = {
+    "cases": ("search_cases", "get_case_by_number", "get_case"),
+    "messages": ("get_case_messages", "get_message", "search_messages"),
+    "profiles": ("lookup_profile",),
+    "status": ("quota_status",),
+}
+
+_ENV_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+_FIELD_ID_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+class ConfigError(Exception):
+    """Configuration is missing or malformed; the message names the variable and what is expected."""
+
+
+class Settings(BaseSettings):
+    """Everything the server needs to know, from the environment (never read at import time)."""
+
+    model_config = SettingsConfigDict(env_prefix="SPRINKLR_", extra="ignore", frozen=True, populate_by_name=True)
+
+    env: str = Field(description="Sprinklr environment: prod, prod2, prod3, prod4, prod8, ...")
+    api_key: SecretStr
+    access_token: SecretStr
+    refresh_token: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    base_url: HttpUrl | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+
+    rate_per_second: int = Field(default=10, ge=1, le=1000)
+    rate_per_hour: int = Field(default=1000, ge=1, le=1_000_000)
+    # Calls kept back from paging jobs so that interactive calls still work while one runs.
+    bulk_reserve: int = Field(default=100, ge=0, validation_alias=AliasChoices("SPRINKLR_MCP_BULK_RESERVE"))
+    max_wait_seconds: float = Field(default=2.0, ge=0, le=30, validation_alias=AliasChoices("SPRINKLR_MCP_MAX_WAIT"))
+
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("SPRINKLR_MCP_REDIS_URL"))
+    ledger_path: str | None = Field(default=None, validation_alias=AliasChoices("SPRINKLR_MCP_LEDGER_PATH"))
+    cache_max_entries: int = Field(default=20_000, ge=100, validation_alias=AliasChoices("SPRINKLR_MCP_CACHE_ENTRIES"))
+    cache_max_mb: int = Field(default=64, ge=1, le=4096, validation_alias=AliasChoices("SPRINKLR_MCP_CACHE_MB"))
+
+    custom_fields: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_CUSTOM_FIELDS),
+        validation_alias=AliasChoices("SPRINKLR_MCP_CUSTOM_FIELDS"),
+    )
+    output_budget_tokens: int = Field(
+        default=4000, ge=500, le=100_000, validation_alias=AliasChoices("SPRINKLR_MCP_OUTPUT_TOKENS")
+    )
+    redact_pii: bool = Field(default=False, validation_alias=AliasChoices("SPRINKLR_MCP_REDACT_PII"))
+    tools: Annotated[tuple[str, ...] | None, NoDecode] = Field(
+        default=None, validation_alias=AliasChoices("SPRINKLR_MCP_TOOLS")
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="WARNING", validation_alias=AliasChoices("SPRINKLR_MCP_LOG_LEVEL")
+    )
+
+    http_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SPRINKLR_MCP_HTTP_TOKEN"))
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias=AliasChoices("SPRINKLR_MCP_ALLOWED_HOSTS")
+    )
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias=AliasChoices("SPRINKLR_MCP_ALLOWED_ORIGINS")
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _env_shape(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not _ENV_PATTERN.match(value):
+            raise ValueError("expected an environment name such as prod, prod2, prod3, prod4 or prod8")
+        return value
+
+    @field_validator("api_key", "access_token", "refresh_token", "api_secret")
+    @classmethod
+    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("custom_fields", mode="before")
+    @classmethod
+    def _parse_custom_fields(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    'expected a JSON object of friendly name to field id, e.g. {"Brand": "5cc9..."}'
+                ) from exc
+            if not isinstance(parsed, dict):
+                raise ValueError('expected a JSON object of friendly name to field id, e.g. {"Brand": "5cc9..."}')
+            # Entries given override the defaults; the rest of the defaults stay.
+            return {**DEFAULT_CUSTOM_FIELDS, **parsed}
+        return value
+
+    @field_validator("custom_fields")
+    @classmethod
+    def _field_ids_safe(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, field_id in value.items():
+            if not _FIELD_ID_PATTERN.match(field_id) or not name.strip() or len(name) > 64:
+                raise ValueError(f"field {name!r}: ids are letters, digits and underscores, at most 64 characters")
+        return value
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _parse_tools(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            names = [part.strip() for part in value.split(",") if part.strip()]
+            return tuple(names) or None
+        return value
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _parse_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Settings:
+        if (self.refresh_token is None) != (self.api_secret is None):
+            raise ValueError(
+                "SPRINKLR_REFRESH_TOKEN and SPRINKLR_API_SECRET go together: set both to enable token refresh, "
+                "or neither"
+            )
+        if self.tools is not None:
+            unknown = [name for name in self.tools if name not in TOOL_GROUPS and not _is_tool_name(name)]
+            if unknown:
+                raise ValueError(
+                    f"SPRINKLR_MCP_TOOLS: unknown {', '.join(unknown)}; use tool names or groups "
+                    f"({', '.join(TOOL_GROUPS)})"
+                )
+        return self
+
+    @property
+    def api_root(self) -> str:
+        """Base URL without trailing slash; requests go to {api_root}/api/v2/... and {api_root}/oauth/token."""
+        if self.base_url is not None:
+            return str(self.base_url).rstrip("/")
+        # The global production environment carries no environment segment in its URLs.
+        return "https://api3.sprinklr.com" if self.env == "prod" else f"https://api3.sprinklr.com/{self.env}"
+
+    def enabled_tools(self) -> frozenset[str]:
+        """Names of the tools to register, from SPRINKLR_MCP_TOOLS (all when unset)."""
+        every = {name for group in TOOL_GROUPS.values() for name in group}
+        if self.tools is None:
+            return frozenset(every)
+        chosen: set[str] = set()
+        for name in self.tools:
+            chosen.update(TOOL_GROUPS.get(name, (name,)))
+        return frozenset(chosen & every)
+
+
+def _is_tool_name(name: str) -> bool:
+    return any(name in group for group in TOOL_GROUPS.values())
+
+
+_VARIABLE_NAMES = {
+    "env": "SPRINKLR_ENV",
+    "api_key": "SPRINKLR_API_KEY",
+    "access_token": "SPRINKLR_ACCESS_TOKEN",
+    "refresh_token": "SPRINKLR_REFRESH_TOKEN",
+    "api_secret": "SPRINKLR_API_SECRET",
+    "base_url": "SPRINKLR_BASE_URL",
+    "timeout_seconds": "SPRINKLR_TIMEOUT_SECONDS",
+    "rate_per_second": "SPRINKLR_RATE_PER_SECOND",
+    "rate_per_hour": "SPRINKLR_RATE_PER_HOUR",
+}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings once; raise ConfigError with one clear line (never a secret) if they are wrong."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            loc = [str(part) for part in error["loc"]]
+            field = loc[0] if loc else ""
+            variable = _VARIABLE_NAMES.get(field, f"SPRINKLR_{field.upper()}" if field else "configuration")
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if error["type"] == "missing":
+                message = "is required but not set"
+            problems.append(f"{variable} {message}" if field else message)
+        raise ConfigError("; ".join(problems)) from None

@@ -1,0 +1,48 @@
+"""A short scripted support session through a real MCP client session, printed as a person would read it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.settings import Settings
+
+
+def _text(result: Any) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+async def run_tour(settings: Settings) -> int:
+    """Find open cases, open one, read its latest messages, look up the customer and their other cases."""
+    from mcp import Client
+
+    from server.app import build_server
+
+    async with Client(build_server(settings)) as client:
+        tools = await client.list_tools()
+        print(f"== {len(tools.tools)} read-only tools: {', '.join(t.name for t in tools.tools)}\n")
+
+        steps: list[tuple[str, dict[str, Any]]] = [
+            ("search_cases", {"status": ["Open"], "priority": ["High", "Urgent"], "page_size": 3}),
+        ]
+        found = await client.call_tool(*steps[0])
+        print(f"== search_cases {steps[0][1]}\n{_text(found)}\n")
+        cases = (found.structured_content or {}).get("results") or []
+        if not cases:
+            print("The sandbox returned no open high-priority cases.")
+            return 1
+        number = cases[0]["case_number"]
+        for name, arguments in (
+            ("get_case_by_number", {"case_number": number}),
+            ("get_case_messages", {"case_number": number, "order": "newest_first", "limit": 4}),
+        ):
+            outcome = await client.call_tool(name, arguments)
+            print(f"== {name} {arguments}\n{_text(outcome)}\n")
+            if name == "get_case_by_number":
+                contact = (outcome.structured_content or {}).get("contact") or {}
+        if contact.get("channel_id"):
+            arguments = {"channel_id": contact["channel_id"], "include_cases": True, "cases_limit": 3}
+            outcome = await client.call_tool("lookup_profile", arguments)
+            print(f"== lookup_profile {arguments}\n{_text(outcome)}\n")
+        status = await client.call_tool("quota_status", {})
+        print(f"== quota_status\n{_text(status)}")
+    return 0

@@ -1,0 +1,70 @@
+"""The tool inventory: every tool registered with the one READ_ONLY annotation, and errors made tool errors here."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+
+from server.errors import SprinklrError
+from server.settings import Settings
+from tools import cases, messages, profiles, status
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+# quota_status reads only this server's own state.
+LOCAL_READ_ONLY = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool's static definition."""
+
+    fn: Callable[..., Awaitable[Any]]
+    title: str
+    annotations: ToolAnnotations = READ_ONLY
+
+
+INVENTORY: tuple[ToolSpec, ...] = (
+    ToolSpec(cases.search_cases, "Search cases"),
+    ToolSpec(cases.get_case_by_number, "Get case by number"),
+    ToolSpec(cases.get_case, "Get case by id"),
+    ToolSpec(messages.get_case_messages, "Read a case's conversation"),
+    ToolSpec(messages.get_message, "Get message"),
+    ToolSpec(messages.search_messages, "Search messages"),
+    ToolSpec(profiles.lookup_profile, "Look up a customer"),
+    ToolSpec(status.quota_status, "API quota and cache status", LOCAL_READ_ONLY),
+)
+
+
+def as_tool_errors(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Turn a SprinklrError (already worded for the model) into a tool error; anything else stays a crash."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fn(*args, **kwargs)
+        except SprinklrError as exc:
+            raise ToolError(str(exc)) from None
+
+    return wrapper
+
+
+def register_tools(server: MCPServer[Any], settings: Settings) -> None:
+    """Register the tools SPRINKLR_MCP_TOOLS enables (all by default), each read-only."""
+    enabled = settings.enabled_tools()
+    for spec in INVENTORY:
+        if spec.fn.__name__ in enabled:
+            server.add_tool(
+                as_tool_errors(spec.fn),
+                name=spec.fn.__name__,
+                title=spec.title,
+                annotations=spec.annotations,
+                structured_output=True,
+            )

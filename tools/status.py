@@ -1,0 +1,85 @@
+"""The quota_status tool: the API budget and the cache, read locally at no upstream cost."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
+from pydantic import BaseModel, Field
+
+from tools.common import deps, render, result
+
+
+class QuotaView(BaseModel):
+    """Sprinklr API budget for this key, shared by every process and replica using the same ledger."""
+
+    per_second_limit: int
+    per_hour_limit: int
+    used_this_second: int
+    used_this_hour: int
+    left_this_hour: int
+    bulk_reserve: int = Field(description="Calls kept back from paging jobs for interactive use.")
+    frees_up_at: str | None = Field(default=None, description="When the oldest call of the hour leaves the window.")
+    paused: bool = Field(description="True while upstream calls are paused after a rate-limit answer.")
+    paused_until: str | None = None
+    pause_reason: str | None = None
+    ledger: str = Field(description="Where the quota is shared: memory, file or redis.")
+
+
+class CacheView(BaseModel):
+    """The shared cache."""
+
+    entries: int
+    size_bytes: int
+    max_entries: int | None = None
+    max_bytes: int | None = None
+    hits: int
+    misses: int
+    coalesced: int = Field(description="Calls served by another caller's in-flight request.")
+    hit_ratio: float
+
+
+class StatusView(BaseModel):
+    """Quota and cache status."""
+
+    quota: QuotaView
+    cache: CacheView
+    upstream_calls: int = Field(description="Requests this process has sent to Sprinklr since it started.")
+
+
+async def quota_status(ctx: Context) -> Annotated[CallToolResult, StatusView]:
+    """Show the Sprinklr API budget (calls used and left this second and this hour, when the window frees up,
+    whether calls are paused after a rate-limit answer) and the cache (entries, size, hit ratio). Costs no API call:
+    use it when a tool says to wait, or before a long job.
+    """
+    d = deps(ctx)
+    status = await d.app.quota.status()
+    stats = d.app.cache.stats()
+    view = StatusView(
+        quota=QuotaView(
+            per_second_limit=status.per_second,
+            per_hour_limit=status.per_hour,
+            used_this_second=status.used_last_second,
+            used_this_hour=status.used_last_hour,
+            left_this_hour=status.remaining_this_hour,
+            bulk_reserve=status.bulk_reserve,
+            frees_up_at=status.frees_at.strftime("%Y-%m-%dT%H:%M:%SZ") if status.frees_at else None,
+            paused=status.tripped,
+            paused_until=status.tripped_until.strftime("%Y-%m-%dT%H:%M:%SZ") if status.tripped_until else None,
+            pause_reason=status.trip_reason,
+            ledger=d.app.ledger_kind,
+        ),
+        cache=CacheView(
+            entries=stats.entries,
+            size_bytes=stats.bytes,
+            max_entries=stats.max_entries,
+            max_bytes=stats.max_bytes,
+            hits=stats.hits,
+            misses=stats.misses,
+            coalesced=stats.coalesced,
+            hit_ratio=round(stats.hit_ratio, 3),
+        ),
+        upstream_calls=d.client.upstream_calls,
+    )
+    return result(view, render(view.model_dump(mode="json", exclude_none=True)), untrusted=False)

@@ -1,0 +1,84 @@
+"""Customer-written text made safe to show a model: cleaned, optionally redacted, and fenced as untrusted data."""
+
+from __future__ import annotations
+
+import html
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass, field
+
+# Invisible and direction-changing characters hide or reorder text: drop them (ZWJ survives, for emoji).
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b\u200c\u200e\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0e\ufeff\uffa0\ufff0-\ufffb]|[\U000e0000-\U000e007f]"
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^<>]{0,500}>")
+_SCRIPT = re.compile(r"<\s*(script|style)\b.*?<\s*/\s*\1\s*>", re.IGNORECASE | re.DOTALL)
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
+_PHONE = re.compile(r"(?<![\w/])\+?\d[\d\s().-]{7,}\d(?![\w/])")
+
+
+def clean(text: str) -> str:
+    """Strip HTML, invisible and bidirectional control characters; keep the words, emoji and right-to-left script."""
+    text = _SCRIPT.sub(" ", text)
+    text = _TAG.sub(" ", text)
+    text = html.unescape(text)
+    text = unicodedata.normalize("NFC", text)
+    text = _INVISIBLE.sub("", text)
+    text = _CONTROL.sub(" ", text)
+    # Angle brackets left over cannot open or close a fence once they are not angle brackets.
+    text = text.replace("<", "‹").replace(">", "›")
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+def redact(text: str) -> str:
+    """Mask email addresses, card-like numbers and phone numbers."""
+    text = _EMAIL.sub("[email]", text)
+    text = _CARD.sub(lambda m: "[card]" if len(re.sub(r"\D", "", m.group())) >= 13 else m.group(), text)
+    return _PHONE.sub("[phone]", text)
+
+
+@dataclass
+class Fence:
+    """Marks customer-written text for one tool result; the random id means no text can forge the closing mark."""
+
+    redact_pii: bool = False
+    nonce: str = field(default_factory=lambda: secrets.token_hex(3))
+
+    @property
+    def opening(self) -> str:
+        """The mark that opens untrusted text in this result."""
+        return f"<<untrusted:{self.nonce}>>"
+
+    @property
+    def closing(self) -> str:
+        """The mark that closes untrusted text in this result."""
+        return f"<</untrusted:{self.nonce}>>"
+
+    def plain(self, text: str | None) -> str | None:
+        """Clean (and redact if configured) a short customer-provided value without fencing it, e.g. a name."""
+        if text is None:
+            return None
+        text = clean(text)
+        if self.redact_pii:
+            text = redact(text)
+        return text or None
+
+    def wrap(self, text: str | None, limit: int | None = None) -> tuple[str | None, bool]:
+        """Clean, redact, cut at `limit` characters and fence; returns (fenced text, whether it was cut)."""
+        cleaned = self.plain(text)
+        if cleaned is None:
+            return None, False
+        cut = limit is not None and len(cleaned) > limit
+        if cut and limit is not None:
+            cleaned = cleaned[:limit].rstrip() + " […]"
+        return f"{self.opening}{cleaned}{self.closing}", cut
+
+
+def server_text(text: str, redact_pii: bool = False) -> str:
+    """Text the server itself shows (names, ids, field values from Sprinklr): cleaned, redacted if configured."""
+    text = clean(text)
+    return redact(text) if redact_pii else text
