@@ -15,11 +15,11 @@ from server.errors import SprinklrError
 from server.settings import Settings
 from tools import cases, messages, profiles, status
 
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
-# quota_status reads only this server's own state.
-LOCAL_READ_ONLY = ToolAnnotations(
-    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
-)
+
+
+def read_only(*, open_world: bool = True) -> ToolAnnotations:
+    """The one annotation every tool carries: reads only, destroys nothing, same answer when repeated."""
+    return ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=open_world)
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,8 @@ class ToolSpec:
 
     fn: Callable[..., Awaitable[Any]]
     title: str
-    annotations: ToolAnnotations = READ_ONLY
+    # False only for tools that read this server's own state, not Sprinklr.
+    open_world: bool = True
 
 
 INVENTORY: tuple[ToolSpec, ...] = (
@@ -39,7 +40,7 @@ INVENTORY: tuple[ToolSpec, ...] = (
     ToolSpec(messages.get_message, "Get message"),
     ToolSpec(messages.search_messages, "Search messages"),
     ToolSpec(profiles.lookup_profile, "Look up a customer"),
-    ToolSpec(status.quota_status, "API quota and cache status", LOCAL_READ_ONLY),
+    ToolSpec(status.quota_status, "API quota and cache status", open_world=False),
 )
 
 
@@ -65,6 +66,6 @@ def register_tools(server: MCPServer[Any], settings: Settings) -> None:
                 as_tool_errors(spec.fn),
                 name=spec.fn.__name__,
                 title=spec.title,
-                annotations=spec.annotations,
+                annotations=read_only(open_world=spec.open_world),
                 structured_output=True,
             )
