@@ -13,13 +13,14 @@ from mcp.types import ToolAnnotations
 
 from server.errors import SprinklrError
 from server.settings import Settings
-from tools import cases, messages, profiles, status
-
+from tools import cases, messages, profiles, prompts, resources, status
 
 
 def read_only(*, open_world: bool = True) -> ToolAnnotations:
     """The one annotation every tool carries: reads only, destroys nothing, same answer when repeated."""
-    return ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=open_world)
+    return ToolAnnotations(
+        read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=open_world
+    )
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def as_tool_errors(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable
 
 
 def register_tools(server: MCPServer[Any], settings: Settings) -> None:
-    """Register the tools SPRINKLR_MCP_TOOLS enables (all by default), each read-only."""
+    """Register the tools SPRINKLR_MCP_TOOLS enables (all by default), each read-only, and the resource and prompts."""
     enabled = settings.enabled_tools()
     for spec in INVENTORY:
         if spec.fn.__name__ in enabled:
@@ -69,3 +70,14 @@ def register_tools(server: MCPServer[Any], settings: Settings) -> None:
                 annotations=read_only(open_world=spec.open_world),
                 structured_output=True,
             )
+    if {"get_case_by_number", "get_case_messages"} <= enabled:
+        server.resource(
+            resources.CASE_URI,
+            name="case",
+            title="Sprinklr case and conversation",
+            description="A case and its latest 20 messages, newest first. Customer text is fenced as untrusted.",
+            mime_type="text/plain",
+        )(resources.case_resource)
+        server.prompt(title="Summarize a case")(prompts.summarize_case)
+    if "lookup_profile" in enabled:
+        server.prompt(title="A customer's history")(prompts.customer_history)

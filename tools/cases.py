@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.models import Case
 from server.sprinklr import SprinklrClient
-from tools.common import cursor_expired, decode_cursor, deps, encode_cursor, render, result
+from tools.common import cursor_expired, decode_cursor, deps, encode_cursor, fit, render, result
 from tools.views import CaseSummary, CaseView, case_summary, case_view
 
 CaseNumber = Annotated[int, Field(gt=0, le=2**53, description="Case number as agents see it, e.g. 48213.")]
@@ -83,7 +84,10 @@ class CaseQuery(BaseModel):
 
 
 def case_search_body(query: CaseQuery, field_ids: dict[str, str], start: int = 0) -> dict[str, Any]:
-    """The CASE search body: only filter keys and operators the reference lists for CASE; deleted cases excluded."""
+    """The CASE search body: only filter keys and operators the reference lists for CASE; deleted cases excluded.
+
+    `start` is the 0-based position of the first result wanted, for re-running a search whose cursor expired.
+    """
     filters: list[dict[str, Any]] = [{"type": "EQUALS", "key": "deleted", "values": [False]}]
 
     def add(kind: str, key: str, *values: Any) -> None:
@@ -125,7 +129,7 @@ def case_search_body(query: CaseQuery, field_ids: dict[str, str], start: int = 0
     }[query.sort]
     page: dict[str, int] = {"size": query.page_size}
     if start:
-        page["start"] = start
+        page["start"] = start + 1  # Sprinklr counts positions from 1
     return {
         "filter": {"type": "AND", "filters": filters},
         "sorts": [{"key": key, "order": order}],
@@ -144,9 +148,16 @@ class CaseList(BaseModel):
 
 
 async def run_case_search(
-    client: SprinklrClient, query: CaseQuery, field_ids: dict[str, str], cursor_payload: dict[str, Any] | None
+    client: SprinklrClient,
+    query: CaseQuery,
+    field_ids: dict[str, str],
+    cursor_payload: dict[str, Any] | None,
+    budget_fits: Callable[[list[Case]], int] | None = None,
 ) -> tuple[list[Case], int | None, int, str | None]:
-    """Run a case search or continue one; returns (cases, total, offset, next cursor)."""
+    """Run a case search or continue one; returns (cases, total, offset, next cursor).
+
+    `budget_fits` says how many of the cases fit in the output budget; the rest are left for the next page.
+    """
     offset = 0
     if cursor_payload is None:
         page = await client.search("CASE", case_search_body(query, field_ids))
@@ -159,20 +170,20 @@ async def run_case_search(
             # Sprinklr's cursor has expired: re-run the same search from the same position.
             page = await client.search("CASE", case_search_body(query, field_ids, start=offset))
     cases = [Case.model_validate(item) for item in page.results if isinstance(item.get("id"), str | int)]
-    next_offset = offset + len(page.results)
-    more = page.cursor is not None and page.results and (page.total is None or next_offset < page.total)
-    next_cursor = (
-        encode_cursor(
-            {
-                "c": page.cursor,
-                "t": page.issued,
-                "o": next_offset,
-                "q": query.model_dump(mode="json", exclude_none=True),
-            }
-        )
-        if more
-        else None
+    upstream = page.cursor
+    shown = budget_fits(cases) if budget_fits is not None else len(cases)
+    if shown < len(cases):
+        # The budget cut this page: the next one starts right after the last case shown, by position.
+        cases = cases[:shown]
+        upstream = None
+    next_offset = offset + len(cases)
+    more = (
+        bool(cases)
+        and (page.total is None or next_offset < page.total)
+        and (page.cursor is not None or upstream is None)
     )
+    payload = {"c": upstream, "t": page.issued, "o": next_offset, "q": query.model_dump(mode="json", exclude_none=True)}
+    next_cursor = encode_cursor(payload) if more else None
     return cases, page.total, offset, next_cursor
 
 
@@ -243,7 +254,13 @@ async def search_cases(
             page_size=page_size,
         )
     _check_ranges(query)
-    cases, total, offset, next_cursor = await run_case_search(d.client, query, d.settings.custom_fields, payload)
+
+    def budget_fits(found: list[Case]) -> int:
+        return fit([case_summary(c, d.fence, d.settings.custom_fields) for c in found], d.budget_chars)
+
+    cases, total, offset, next_cursor = await run_case_search(
+        d.client, query, d.settings.custom_fields, payload, budget_fits
+    )
     view = CaseList(
         results=[case_summary(c, d.fence, d.settings.custom_fields) for c in cases],
         total=total,
@@ -273,8 +290,9 @@ def _check_ranges(query: CaseQuery) -> None:
 
 def _case_result(case: Case, ctx: Context, detail: str) -> CallToolResult:
     d = deps(ctx)
-    limit = max(500, d.budget_chars // 4)
-    view = case_view(case, d.fence, d.settings.custom_fields, full=detail == "full", limit=limit)
+    full = detail == "full"
+    limit = d.text_limit if full else max(500, d.budget_chars // 4)
+    view = case_view(case, d.fence, d.settings.custom_fields, full=full, limit=limit)
     head = f"Case {view.case_number} ({view.status or 'status unknown'})"
     hint = "\nConversation: call get_case_messages with this case_number."
     return result(view, head + "\n" + render(view.model_dump(mode="json", exclude_none=True)) + hint)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -39,6 +40,11 @@ class Deps:
         """The output budget of one call, in characters (about four per token)."""
         return self.settings.output_budget_tokens * 4
 
+    @property
+    def text_limit(self) -> int:
+        """The most characters of one text field shown in full detail: the budget, less room for the rest."""
+        return max(1000, self.budget_chars - 2000)
+
 
 def deps(ctx: Context) -> Deps:
     """The lifespan's shared objects, and a fresh fence for this call's customer text."""
@@ -53,6 +59,16 @@ def result(view: BaseModel, text: str, *, untrusted: bool = True) -> CallToolRes
         content=[TextContent(type="text", text=text + note)],
         structured_content=view.model_dump(mode="json", exclude_none=True),
     )
+
+
+def fit(views: Sequence[BaseModel], budget_chars: int) -> int:
+    """How many of these views, in order, fit in the output budget; always at least one, so paging moves on."""
+    used = 0
+    for count, view in enumerate(views):
+        used += len(view.model_dump_json(exclude_none=True))
+        if count and used > budget_chars:
+            return count
+    return len(views)
 
 
 def render(value: Any, indent: int = 0) -> str:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.models import Message
 from tools.cases import CaseId, CaseNumber, ChannelType, Cursor, Detail, PageSize, epoch
-from tools.common import cursor_expired, decode_cursor, deps, encode_cursor, render, result
+from tools.common import cursor_expired, decode_cursor, deps, encode_cursor, fit, render, result
 from tools.views import MessageView, message_view
 
 MessageId = Annotated[
@@ -79,17 +79,10 @@ async def get_case_messages(
 
     messages = await d.client.get_messages(page_ids, progress=progress)
     messages.sort(key=_sort_key, reverse=order == "newest_first")
-    views: list[MessageView] = []
-    used = 0
     full = detail == "full"
-    for message in messages:
-        view = message_view(message, d.fence, limit=None if full else MESSAGE_TEXT_LIMIT, full=full)
-        size = len(view.model_dump_json(exclude_none=True))
-        # The budget bounds the result; one message always fits so that paging always moves forward.
-        if views and used + size > d.budget_chars:
-            break
-        views.append(view)
-        used += size
+    limit = d.text_limit if full else MESSAGE_TEXT_LIMIT
+    views = [message_view(message, d.fence, limit=limit, full=full) for message in messages]
+    views = views[: fit(views, d.budget_chars)]
     end = offset + len(views)
     cut = len(views) < len(messages)
     conversation = Conversation(
@@ -123,7 +116,7 @@ async def get_message(message_id: MessageId, ctx: Context) -> Annotated[CallTool
     """
     d = deps(ctx)
     message = await d.client.get_message(message_id)
-    view = message_view(message, d.fence, limit=d.budget_chars // 2, full=True)
+    view = message_view(message, d.fence, limit=d.text_limit, full=True)
     return result(view, render(view.model_dump(mode="json", exclude_none=True)))
 
 
@@ -161,7 +154,7 @@ def message_search_body(query: MessageQuery, start: int = 0) -> dict[str, Any]:
     until = datetime(query.until.year, query.until.month, query.until.day, tzinfo=UTC) + timedelta(days=1)
     page: dict[str, int] = {"size": query.page_size}
     if start:
-        page["start"] = start
+        page["start"] = start + 1  # Sprinklr counts positions from 1
     return {
         "filter": {"type": "AND", "filters": filters},
         "timeFilter": {"key": "channelCreatedTime", "since": epoch(query.since), "until": epoch(until) - 1},
@@ -239,10 +232,17 @@ async def search_messages(
             page = await d.client.search("MESSAGE", message_search_body(query, start=offset))
     messages = [Message.model_validate(item) for item in page.results if isinstance(item.get("messageId"), str)]
     views = [message_view(m, d.fence, limit=600) for m in messages]
-    next_offset = offset + len(page.results)
-    more = page.cursor is not None and bool(page.results) and (page.total is None or next_offset < page.total)
+    shown = fit(views, d.budget_chars)
+    upstream_cursor = page.cursor if shown == len(views) else None  # cut by the budget: resume by position
+    views = views[:shown]
+    next_offset = offset + shown
+    more = (
+        bool(views)
+        and (page.total is None or next_offset < page.total)
+        and (page.cursor is not None or upstream_cursor is None)
+    )
     next_cursor = (
-        encode_cursor({"c": page.cursor, "t": page.issued, "o": next_offset, "q": query.model_dump(mode="json")})
+        encode_cursor({"c": upstream_cursor, "t": page.issued, "o": next_offset, "q": query.model_dump(mode="json")})
         if more
         else None
     )

@@ -87,7 +87,7 @@ class CaseView(View):
     subject: str | None = Field(default=None, description="Customer-written, fenced as untrusted.")
     description: str | None = Field(default=None, description="Customer-written, fenced as untrusted.")
     description_truncated: bool | None = Field(
-        default=None, description="True when the description was cut; call again with detail='full' for all of it."
+        default=None, description="True when the description was cut; detail='full' shows up to the output budget."
     )
     status: str | None = None
     priority: str | None = None
@@ -124,7 +124,7 @@ def case_view(case: Case, fence: Fence, field_names: dict[str, str], *, full: bo
         # The compact view already shows status, priority and type; keep the rest.
         for name in ("Status", "Priority", "Type"):
             fields.pop(name, None)
-    description, cut = fence.wrap(case.description, None if full else limit)
+    description, cut = fence.wrap(case.description, limit)
     assignment = case.workflow.assignment if case.workflow else None
     queues = [q.queue_id for q in case.workflow.queues if q.queue_id] if case.workflow else []
     contact = case.contact
