@@ -21,6 +21,7 @@ from server.auth import SprinklrAuth
 from server.cache import Cache, CacheBackend, MemoryBackend, RedisBackend
 from server.guard import ReadOnlyGuard, ReadOnlyTransport
 from server.ledger import FileLedger, Ledger, MemoryLedger, RedisLedger
+from server.middleware import FriendlyArgumentErrors
 from server.quota import QuotaGuard
 from server.settings import Settings
 from server.sprinklr import SprinklrClient
@@ -161,6 +162,7 @@ def build_server(settings: Settings, inner: httpx.AsyncBaseTransport | None = No
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
+        middleware=[FriendlyArgumentErrors()],
     )
     register_tools(server, settings)
     return server

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.models import Case
 from server.sprinklr import SprinklrClient
-from tools.common import cursor_expired, decode_cursor, deps, encode_cursor, fit, render, result
+from tools.common import decode_cursor, deps, encode_cursor, fit, render, result, search_page
 from tools.views import CaseSummary, CaseView, case_summary, case_view
 
 CaseNumber = Annotated[int, Field(gt=0, le=2**53, description="Case number as agents see it, e.g. 48213.")]
@@ -158,17 +158,9 @@ async def run_case_search(
 
     `budget_fits` says how many of the cases fit in the output budget; the rest are left for the next page.
     """
-    offset = 0
-    if cursor_payload is None:
-        page = await client.search("CASE", case_search_body(query, field_ids))
-    else:
-        offset = int(cursor_payload.get("o", 0))
-        upstream = cursor_payload.get("c")
-        if isinstance(upstream, str) and not cursor_expired(cursor_payload):
-            page = await client.search_next("CASE", upstream)
-        else:
-            # Sprinklr's cursor has expired: re-run the same search from the same position.
-            page = await client.search("CASE", case_search_body(query, field_ids, start=offset))
+    page, offset = await search_page(
+        client, "CASE", cursor_payload, lambda start: case_search_body(query, field_ids, start=start)
+    )
     cases = [Case.model_validate(item) for item in page.results if isinstance(item.get("id"), str | int)]
     upstream = page.cursor
     shown = budget_fits(cases) if budget_fits is not None else len(cases)

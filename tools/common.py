@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -15,8 +15,10 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ValidationError
 
 from server.app import AppContext
+from server.errors import BadRequest
+from server.models import SearchPage
 from server.settings import Settings
-from server.sprinklr import SprinklrClient
+from server.sprinklr import SearchEntity, SprinklrClient
 from tools.text import Fence
 from tools.views import UNTRUSTED_NOTE
 
@@ -126,7 +128,28 @@ def decode_cursor(cursor: str, query_model: type[Q]) -> tuple[dict[str, Any], Q]
     return payload, query
 
 
-def cursor_expired(payload: dict[str, Any]) -> bool:
-    """True when the Sprinklr cursor inside is past (or near) its 5-minute life."""
+async def search_page(
+    client: SprinklrClient,
+    entity: SearchEntity,
+    payload: dict[str, Any] | None,
+    body_from: Callable[[int], dict[str, Any]],
+) -> tuple[SearchPage, int]:
+    """The first page of a search, or the page a cursor points at; returns (page, offset of its first result).
+
+    `body_from(offset)` builds the search body starting at a position. Sprinklr's own cursor is used while it
+    lives; past its 5-minute life, or when Sprinklr refuses it, the same search is re-run from the same position
+    (safe: the query is the same and already validated), so the model never sees an expired cursor.
+    """
+    if payload is None:
+        return await client.search(entity, body_from(0)), 0
+    offset = payload.get("o")
+    offset = offset if isinstance(offset, int) and 0 <= offset <= 1_000_000 else 0
+    upstream = payload.get("c")
     issued = payload.get("t")
-    return not isinstance(issued, int | float) or time.time() - issued > CURSOR_LIFETIME_SECONDS
+    alive = isinstance(issued, int | float) and time.time() - issued < CURSOR_LIFETIME_SECONDS
+    if isinstance(upstream, str) and alive:
+        try:
+            return await client.search_next(entity, upstream), offset
+        except BadRequest:
+            pass  # Sprinklr no longer knows the cursor: fall back to re-running the search
+    return await client.search(entity, body_from(offset)), offset

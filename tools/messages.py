@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.models import Message
 from tools.cases import CaseId, CaseNumber, ChannelType, Cursor, Detail, PageSize, epoch
-from tools.common import cursor_expired, decode_cursor, deps, encode_cursor, fit, render, result
+from tools.common import decode_cursor, deps, encode_cursor, fit, render, result, search_page
 from tools.views import MessageView, message_view
 
 MessageId = Annotated[
@@ -220,16 +220,9 @@ async def search_messages(
         raise ToolError("Invalid window: since must be on or before until.")
     if (query.until - query.since).days > 92:
         raise ToolError("The window is too long: at most 92 days between since and until. Narrow it and try again.")
-    offset = 0
-    if payload is None:
-        page = await d.client.search("MESSAGE", message_search_body(query))
-    else:
-        offset = int(payload.get("o", 0))
-        upstream = payload.get("c")
-        if isinstance(upstream, str) and not cursor_expired(payload):
-            page = await d.client.search_next("MESSAGE", upstream)
-        else:
-            page = await d.client.search("MESSAGE", message_search_body(query, start=offset))
+    page, offset = await search_page(
+        d.client, "MESSAGE", payload, lambda start: message_search_body(query, start=start)
+    )
     messages = [Message.model_validate(item) for item in page.results if isinstance(item.get("messageId"), str)]
     views = [message_view(m, d.fence, limit=600) for m in messages]
     shown = fit(views, d.budget_chars)

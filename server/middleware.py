@@ -1,0 +1,63 @@
+"""MCP middleware: argument errors reworded as one short, actionable line per field for the model."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.types import CallToolResult
+
+_HEADER = re.compile(r"^Error executing tool (?P<tool>[\w-]+): \d+ validation errors? for \w+$")
+_DETAIL = re.compile(
+    r"^\s+(?P<msg>.*?) \[type=(?P<type>[\w.]+)(?:, input_value=(?P<value>.*?))?(?:, input_type=\w+)?\]$"
+)
+
+
+def reword(text: str) -> str | None:
+    """Pydantic's multi-line validation report as 'Invalid arguments for TOOL: field: problem (got X); ...'."""
+    lines = text.splitlines()
+    header = _HEADER.match(lines[0]) if lines else None
+    if header is None:
+        return None
+    problems: list[str] = []
+    field = "arguments"
+    for line in lines[1:]:
+        if line.startswith("    For further information"):
+            continue
+        detail = _DETAIL.match(line)
+        if detail is None:
+            field = line.strip() or field
+            continue
+        message = detail["msg"].rstrip(".")
+        value = detail["value"]
+        got = ""
+        if detail["type"] != "missing" and value is not None:
+            got = f" (got {value if len(value) <= 40 else value[:37] + '...'})"
+        problems.append(f"{field}: {message}{got}")
+    if not problems:
+        return None
+    return (
+        f"Invalid arguments for {header['tool']}: " + "; ".join(problems) + ". See the tool's input schema for "
+        "what each argument accepts."
+    )
+
+
+class FriendlyArgumentErrors:
+    """Rewrites a tools/call result that failed argument validation into a short, actionable message."""
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        """Pass the request on; reword the error text when arguments were rejected."""
+        result = await call_next(ctx)
+        if ctx.method != "tools/call":
+            return result
+        # The runner hands back the serialized result; a handler may also return the model.
+        data = result.model_dump(by_alias=True) if isinstance(result, CallToolResult) else result
+        if not isinstance(data, dict) or not data.get("isError"):
+            return result
+        blocks = data.get("content") or []
+        if len(blocks) == 1 and isinstance(blocks[0], dict) and isinstance(blocks[0].get("text"), str):
+            better = reword(blocks[0]["text"])
+            if better is not None:
+                return {**data, "content": [{"type": "text", "text": better}]}
+        return result
