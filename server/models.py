@@ -6,6 +6,7 @@ string. Only the identifier of each entity is required; anything unparseable bec
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -63,6 +64,20 @@ Text = Annotated[str | None, BeforeValidator(_text)]
 Number = Annotated[float | None, BeforeValidator(_number)]
 Integer = Annotated[int | None, BeforeValidator(_integer)]
 Flag = Annotated[bool | None, BeforeValidator(_flag)]
+
+
+# {sourceType}_{sourceId}_{channelCreatedTime}_{channelType}_{messageType}_{channelMessageId}, where the source type
+# (PERSISTENT_SEARCH), the channel type (SINA_WEIBO) and the native id (Facebook's pageId_postId) may hold '_' too.
+_MESSAGE_ID = re.compile(
+    r"^(?P<source_type>[A-Z]+(?:_[A-Z]+)*)_(?P<source_id>[^_]+)_(?P<time>\d{10,})_"
+    r"(?P<channel>[A-Z]+(?:_[A-Z]+)*)_(?P<type>\d+)_(?P<native>.+)$"
+)
+
+
+def message_id_parts(message_id: str) -> dict[str, str] | None:
+    """The parts of a documented message id (source_type, source_id, time, channel, type, native), or None."""
+    match = _MESSAGE_ID.match(message_id)
+    return match.groupdict() if match else None
 
 
 class Wire(BaseModel):
@@ -236,8 +251,8 @@ class Message(Wire):
     @property
     def message_type(self) -> str | None:
         """The message type code, read from the documented message id format."""
-        parts = self.message_id.split("_")
-        return parts[4] if len(parts) >= 6 and parts[4].isdigit() else None
+        parts = message_id_parts(self.message_id)
+        return parts["type"] if parts else None
 
     @property
     def when(self) -> datetime | None:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from server.cache import TTL, Cache
 from server.errors import NotFound, SprinklrError, Unavailable, error_for, excerpt
-from server.models import Case, Message, Profile, SearchPage
+from server.models import Case, Message, Profile, SearchPage, message_id_parts
 from server.quota import Priority
 from server.transport import PRIORITY_EXTENSION
 
@@ -59,8 +59,12 @@ class SprinklrClient:
         params: dict[str, str] | None = None,
         body: Any = None,
         priority: Priority = Priority.INTERACTIVE,
+        not_found: str | None = None,
     ) -> tuple[Any, int]:
-        """Send one request; return (parsed JSON, body size) or raise the SprinklrError that explains the failure."""
+        """Send one request; return (parsed JSON, body size) or raise the SprinklrError that explains the failure.
+
+        `not_found` is the message for a 404: what was missing and what to try next.
+        """
         self.upstream_calls += 1
         try:
             response = await self._http.request(
@@ -76,6 +80,8 @@ class SprinklrClient:
                 f"Could not get {what} from Sprinklr ({type(exc).__name__}: the connection failed or broke, after "
                 f"retries). Check the network, proxy (HTTPS_PROXY) and CA settings (SSL_CERT_FILE), then try again."
             ) from None
+        if response.status_code == 404 and not_found is not None:
+            raise NotFound(not_found)
         if response.status_code >= 400:
             raise error_for(response, what, self._env)
         try:
@@ -92,10 +98,17 @@ class SprinklrClient:
     async def get_case_by_number(self, case_number: int, *, fresh: bool = False) -> Case:
         """The case with this case number."""
         what = f"case with number {case_number}"
+        missing = (
+            f"No case with number {case_number} in {self._env}. Check the number, or find the case with search_cases."
+        )
 
         async def fetch() -> tuple[Any, int]:
             payload, size = await self._call(
-                "GET", "/api/v2/case/case-numbers", what=what, params={"case-number": str(case_number)}
+                "GET",
+                "/api/v2/case/case-numbers",
+                what=what,
+                params={"case-number": str(case_number)},
+                not_found=missing,
             )
             data = unwrap(payload)
             # Documented as one case; in practice a list (one per number asked for).
@@ -104,7 +117,7 @@ class SprinklrClient:
             if match is None and len(found) == 1 and found[0].get("caseNumber") is None:
                 match = found[0]
             if match is None:
-                raise NotFound(f"No case with number {case_number} in {self._env}.")
+                raise NotFound(missing)
             await self._remember_case(match, size, by_number=False)
             return match, size
 
@@ -114,14 +127,18 @@ class SprinklrClient:
     async def get_case(self, case_id: str, *, fresh: bool = False) -> Case:
         """The case with this internal id."""
         what = f"case with id {case_id}"
+        missing = (
+            f"No case with id {case_id} in {self._env}. Check the id; with a case number, use get_case_by_number, "
+            f"or find the case with search_cases."
+        )
 
         async def fetch() -> tuple[Any, int]:
-            payload, size = await self._call("GET", f"/api/v2/case/{case_id}", what=what)
+            payload, size = await self._call("GET", f"/api/v2/case/{case_id}", what=what, not_found=missing)
             data = unwrap(payload)
             if isinstance(data, list):
                 data = data[0] if data else None
             if not isinstance(data, dict):
-                raise NotFound(f"No case with id {case_id} in {self._env}.")
+                raise NotFound(missing)
             await self._remember_case(data, size, by_id=False)
             return data, size
 
@@ -205,16 +222,20 @@ class SprinklrClient:
     async def get_message(self, message_id: str) -> Message:
         """One message by its id."""
         what = f"message {message_id}"
+        missing = (
+            f"No message with id {message_id} in {self._env}. Check the id: get_case_messages and search_messages "
+            f"list message ids."
+        )
 
         async def fetch() -> tuple[Any, int]:
             payload, size = await self._call(
-                "GET", "/api/v2/message/byMessageId", what=what, params={"messageId": message_id}
+                "GET", "/api/v2/message/byMessageId", what=what, params={"messageId": message_id}, not_found=missing
             )
             data = unwrap(payload)
             if isinstance(data, list):
                 data = data[0] if data else None
             if not isinstance(data, dict):
-                raise NotFound(f"No message with id {message_id} in {self._env}.")
+                raise NotFound(missing)
             return data, size
 
         raw = await self._cache.get_or_fetch(f"msg:{message_id}", fetch, self._ttl.message)
@@ -225,12 +246,16 @@ class SprinklrClient:
     async def get_profile(self, profile_id: str, *, fresh: bool = False) -> Profile:
         """One customer profile by its id."""
         what = f"profile {profile_id}"
+        missing = (
+            f"No profile with id {profile_id} in {self._env}. Check the id, or look the customer up by email, phone "
+            f"or channel id."
+        )
 
         async def fetch() -> tuple[Any, int]:
-            payload, size = await self._call("GET", f"/api/v2/profile/{profile_id}", what=what)
+            payload, size = await self._call("GET", f"/api/v2/profile/{profile_id}", what=what, not_found=missing)
             data = unwrap(payload)
             if not isinstance(data, dict):
-                raise NotFound(f"No profile with id {profile_id} in {self._env}.")
+                raise NotFound(missing)
             return data, size
 
         raw = await self._cache.get_or_fetch(f"profile:{profile_id}", fetch, self._ttl.profile, fresh=fresh)
@@ -303,6 +328,6 @@ class SprinklrClient:
 
 
 def _message_time(message_id: str) -> str | None:
-    """The channelCreatedTime segment of a documented message id, used as the next associated-messages cursor."""
-    parts = message_id.split("_")
-    return parts[2] if len(parts) >= 6 and parts[2].isdigit() else None
+    """The channelCreatedTime part of a documented message id, used as the next associated-messages cursor."""
+    parts = message_id_parts(message_id)
+    return parts["time"] if parts else None
