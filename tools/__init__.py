@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,7 @@ def register_tools(server: MCPServer[Any], settings: Settings) -> None:
                 as_tool_errors(spec.fn),
                 name=spec.fn.__name__,
                 title=spec.title,
+                description=inspect.cleandoc(spec.fn.__doc__ or ""),
                 annotations=read_only(open_world=spec.open_world),
                 structured_output=True,
             )
