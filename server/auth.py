@@ -97,7 +97,7 @@ class SprinklrAuth(httpx.Auth):
                     "Sprinklr refused the access token (401: expired or invalid) and no refresh is configured. "
                     "Set a fresh SPRINKLR_ACCESS_TOKEN, or set SPRINKLR_REFRESH_TOKEN and SPRINKLR_API_SECRET."
                 )
-        # Both locks are taken here and released in _accept_refresh (or on failure), around the one refresh request.
+        # Both locks are taken here; the auth flow releases them once the refresh request has been answered.
         await self._refresh_lock.acquire()
         try:
             self._lease = self._ledger.refresh_lock(self._ledger_key)
@@ -107,66 +107,67 @@ class SprinklrAuth(httpx.Auth):
             self._refresh_lock.release()
             raise
         try:
-            if self._token.access_token != used:
-                await self._release()
-                return None
-            shared = await self._ledger.get_token(self._ledger_key)
-            if shared is not None and shared.access_token != used:
-                self._token = shared
-                await self._release()
-                return None
-            refresh_token = (shared.refresh_token if shared else None) or self._token.refresh_token
-            assert self._api_secret is not None
-            assert refresh_token is not None
-            return httpx.Request(
-                "POST",
-                self._token_url,
-                data={
-                    "grant_type": "refresh_token",
-                    "refresh_token": refresh_token,
-                    "client_id": self._api_key.get_secret_value(),
-                    "client_secret": self._api_secret.get_secret_value(),
-                },
-            )
+            request = await self._refresh_request_unless_done(used)
         except BaseException:
             await self._release()
             raise
+        if request is None:
+            await self._release()
+        return request
+
+    async def _refresh_request_unless_done(self, used: str) -> httpx.Request | None:
+        """Under the locks: None if someone already refreshed (the newer token is adopted), else the request."""
+        if self._token.access_token != used:
+            return None
+        shared = await self._ledger.get_token(self._ledger_key)
+        if shared is not None and shared.access_token != used:
+            self._token = shared
+            return None
+        refresh_token = (shared.refresh_token if shared else None) or self._token.refresh_token
+        assert self._api_secret is not None
+        assert refresh_token is not None
+        return httpx.Request(
+            "POST",
+            self._token_url,
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token,
+                "client_id": self._api_key.get_secret_value(),
+                "client_secret": self._api_secret.get_secret_value(),
+            },
+        )
 
     async def _accept_refresh(self, response: httpx.Response) -> None:
-        try:
-            if response.status_code != 200:
-                raise AuthError(
-                    f"Sprinklr refused the token refresh ({response.status_code}). The refresh token may have been "
-                    f"used already or revoked: set fresh SPRINKLR_ACCESS_TOKEN and SPRINKLR_REFRESH_TOKEN."
-                )
-            try:
-                payload = json.loads(response.content)
-                access = payload["access_token"]
-                refresh = payload.get("refresh_token")
-            except (ValueError, KeyError, TypeError):
-                raise AuthError(
-                    "Sprinklr's token refresh answer was not understood; no new token was stored."
-                ) from None
-            if not isinstance(access, str) or not access:
-                raise AuthError("Sprinklr's token refresh answer held no access token; no new token was stored.")
-            record = TokenRecord(
-                access_token=access,
-                refresh_token=refresh if isinstance(refresh, str) and refresh else self._token.refresh_token,
-                version=self._token.version + 1,
-                saved_at=time.time(),
+        """Store the refreshed token pair (the caller releases the locks, whatever happens here)."""
+        if response.status_code != 200:
+            raise AuthError(
+                f"Sprinklr refused the token refresh ({response.status_code}). The refresh token may have been "
+                f"used already or revoked: set fresh SPRINKLR_ACCESS_TOKEN and SPRINKLR_REFRESH_TOKEN."
             )
-            await self._ledger.put_token(self._ledger_key, record)
-            self._token = record
-            self.refreshes += 1
-            log.info("access token refreshed (version %d)", record.version)
-        finally:
-            await self._release()
+        try:
+            payload = json.loads(response.content)
+            access = payload["access_token"]
+            refresh = payload.get("refresh_token")
+        except (ValueError, KeyError, TypeError):
+            raise AuthError("Sprinklr's token refresh answer was not understood; no new token was stored.") from None
+        if not isinstance(access, str) or not access:
+            raise AuthError("Sprinklr's token refresh answer held no access token; no new token was stored.")
+        record = TokenRecord(
+            access_token=access,
+            refresh_token=refresh if isinstance(refresh, str) and refresh else self._token.refresh_token,
+            version=self._token.version + 1,
+            saved_at=time.time(),
+        )
+        await self._ledger.put_token(self._ledger_key, record)
+        self._token = record
+        self.refreshes += 1
+        log.info("access token refreshed (version %d)", record.version)
 
     async def _release(self) -> None:
+        """Give up the cross-process lease and the in-process lock; called once, by the task that took them."""
         lease, self._lease = self._lease, None
         try:
             if lease is not None:
                 await lease.__aexit__(None, None, None)
         finally:
-            if self._refresh_lock.locked():
-                self._refresh_lock.release()
+            self._refresh_lock.release()

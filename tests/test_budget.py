@@ -191,3 +191,34 @@ async def test_two_replicas_on_redis_share_the_hourly_budget_and_the_cache(
             refused += outcome.is_error
     assert sandbox.requests() == 10
     assert refused == 18 - 9
+
+
+async def test_two_servers_meeting_an_expired_token_refresh_it_once_through_the_shared_ledger(
+    running: RunningSandbox, sandbox: SandboxAdmin, tmp_path: Path
+) -> None:
+    # Two servers with their own auth state and one ledger file behave as two processes on one machine.
+    settings = sandbox_settings(running, ledger_path=str(tmp_path / "ledger.sqlite3"))
+    async with Client(build_server(settings)) as one, Client(build_server(settings)) as two:
+        assert not (await one.call_tool("get_case_by_number", {"case_number": 48010})).is_error
+        sandbox.expire_token()
+        outcomes: list[Any] = []
+
+        async def read(client: Client, number: int) -> None:
+            outcomes.append(await client.call_tool("get_case_by_number", {"case_number": number}))
+
+        async with anyio.create_task_group() as tg:
+            for i in range(6):
+                tg.start_soon(read, one if i % 2 else two, 48011 + i)
+    assert [o.is_error for o in outcomes] == [False] * 6, [text_of(o) for o in outcomes if o.is_error]
+    # A refresh token works once: a second refresh would have failed and locked the other server out.
+    assert sandbox.stats()["by_route"].get("POST oauth/token") == 1
+
+
+async def test_the_status_resource_shows_the_quota_without_an_upstream_call(
+    client: Client, sandbox: SandboxAdmin
+) -> None:
+    await client.call_tool("get_case_by_number", {"case_number": 48213})
+    quota = await client.read_resource("sprinklr://status/quota")
+    text = quota.contents[0].text  # type: ignore[union-attr]
+    assert '"used_this_hour": 1' in text
+    assert sandbox.requests() == 1

@@ -81,5 +81,13 @@ def register_tools(server: MCPServer[Any], settings: Settings) -> None:
             mime_type="text/plain",
         )(resources.case_resource)
         server.prompt(title="Summarize a case")(prompts.summarize_case)
+    if "quota_status" in enabled:
+        server.resource(
+            status.STATUS_URI,
+            name="status",
+            title="Sprinklr API quota and cache",
+            description="sprinklr://status/quota, /cache or /all: the budget and cache as JSON, at no API cost.",
+            mime_type="application/json",
+        )(status.status_resource)
     if "lookup_profile" in enabled:
         server.prompt(title="A customer's history")(prompts.customer_history)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
@@ -48,15 +49,12 @@ class StatusView(BaseModel):
     upstream_calls: int = Field(description="Requests this process has sent to Sprinklr since it started.")
 
 
-async def quota_status(ctx: Context) -> Annotated[CallToolResult, StatusView]:
-    """Show the Sprinklr API budget (calls used and left this second and this hour, when the window frees up,
-    whether calls are paused after a rate-limit answer) and the cache (entries, size, hit ratio). Costs no API call:
-    use it when a tool says to wait, or before a long job.
-    """
+async def status_view(ctx: Context) -> StatusView:
+    """The quota and cache status, read from the shared ledger and the cache (no upstream call)."""
     d = deps(ctx)
     status = await d.app.quota.status()
     stats = d.app.cache.stats()
-    view = StatusView(
+    return StatusView(
         quota=QuotaView(
             per_second_limit=status.per_second,
             per_hour_limit=status.per_hour,
@@ -82,4 +80,27 @@ async def quota_status(ctx: Context) -> Annotated[CallToolResult, StatusView]:
         ),
         upstream_calls=d.client.upstream_calls,
     )
+
+
+async def quota_status(ctx: Context) -> Annotated[CallToolResult, StatusView]:
+    """Show the Sprinklr API budget (calls used and left this second and this hour, when the window frees up,
+    whether calls are paused after a rate-limit answer) and the cache (entries, size, hit ratio). Costs no API call:
+    use it when a tool says to wait, or before a long job.
+    """
+    view = await status_view(ctx)
     return result(view, render(view.model_dump(mode="json", exclude_none=True)), untrusted=False)
+
+
+STATUS_URI = "sprinklr://status/{section}"
+
+
+async def status_resource(section: str, ctx: Context) -> str:
+    """The quota, the cache, or both ('all') as JSON: the quota_status tool's structured content."""
+    view = await status_view(ctx)
+    if section == "quota":
+        return view.quota.model_dump_json(indent=2)
+    if section == "cache":
+        return view.cache.model_dump_json(indent=2)
+    if section == "all":
+        return view.model_dump_json(indent=2)
+    raise ResourceError(f"sprinklr://status/{{section}} takes quota, cache or all; got {section[:40]!r}.")
