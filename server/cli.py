@@ -159,6 +159,8 @@ sprinklr-mcp demo: the read-only MCP server, against a local Sprinklr sandbox ({
   MCP endpoint (streamable HTTP):  {url}
   MCP Inspector:                   npx @modelcontextprotocol/inspector   (Transport: Streamable HTTP, URL above)
   Inspector CLI:                   npx @modelcontextprotocol/inspector --cli {url} --transport http --method tools/list
+                                   npx @modelcontextprotocol/inspector --cli {url} --transport http \
+                                     --method tools/call --tool-name get_case_by_number --tool-arg case_number=48213
   Try a tool from a terminal:      sprinklr-mcp call get_case_by_number --arg case_number=48213 --sandbox
 
 Press Ctrl-C to stop.
