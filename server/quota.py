@@ -23,8 +23,8 @@ from server.ledger import HOUR, Ledger
 log = logging.getLogger(__name__)
 
 # Requests leave this process a little before Sprinklr counts them, and network jitter can bunch them up on
-# arrival; counting the per-second window as 1.05 s keeps ~50 ms of slack so that 10 sent never land as 11.
-SECOND_WINDOW = 1.05
+# arrival; counting the per-second window as 1.1 s keeps ~100 ms of slack so that 10 sent never land as 11.
+SECOND_WINDOW = 1.1
 # After a rate-limit answer without Retry-After, while our own ledger shows the hour is not full (someone else is
 # using the key too): pause for a minute before trying again.
 DEFAULT_TRIP_SECONDS = 60.0
