@@ -108,8 +108,11 @@ class Settings(BaseSettings):
                 ) from exc
             if not isinstance(parsed, dict):
                 raise ValueError('expected a JSON object of friendly name to field id, e.g. {"Brand": "5cc9..."}')
-            # Entries given override the defaults; the rest of the defaults stay.
-            return {**DEFAULT_CUSTOM_FIELDS, **parsed}
+            value = parsed
+        if isinstance(value, dict):
+            # Merged over the defaults, so the roles (Brand, Status, ...) keep their ids; a later name given for the
+            # same id is the one shown.
+            return {**DEFAULT_CUSTOM_FIELDS, **value}
         return value
 
     @field_validator("custom_fields")

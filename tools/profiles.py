@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from server.errors import NotFound
 from server.models import Case, Profile
 from tools.cases import CaseQuery, ChannelType, case_search_body
-from tools.common import deps, render, result
+from tools.common import deps, fit, render, result
 from tools.views import CaseSummary, ProfileView, case_summary, profile_view
 
 
@@ -90,7 +90,10 @@ async def lookup_profile(
         query = CaseQuery(contact_channel_id=first.channel_id, page_size=cases_limit)
         page = await d.client.search("CASE", case_search_body(query, d.settings.custom_fields))
         cases = [Case.model_validate(item) for item in page.results if isinstance(item.get("id"), str | int)]
-        found.recent_cases = [case_summary(c, d.fence, d.settings.custom_fields) for c in cases]
+        summaries = [case_summary(c, d.fence, d.settings.custom_fields) for c in cases]
+        # What the profiles leave of the budget bounds the case list; total_cases says how many there are in all.
+        room = d.budget_chars - len(found.model_dump_json(exclude_none=True))
+        found.recent_cases = summaries[: fit(summaries, room)] if summaries else []
         found.total_cases = page.total
     head = f"{len(profiles)} profile(s) found."
     return result(found, head + "\n" + render(found.model_dump(mode="json", exclude_none=True)))

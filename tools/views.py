@@ -150,7 +150,7 @@ def case_view(case: Case, fence: Fence, field_names: dict[str, str], *, full: bo
             profile_id=contact.id,
             name=fence.plain(contact.name),
             channel=contact.channel_type,
-            channel_id=contact.channel_id,
+            channel_id=fence.plain(contact.channel_id),
         )
         if contact
         else None,
@@ -253,10 +253,11 @@ def profile_view(profile: Profile, fence: Fence) -> ProfileView:
         name=fence.plain(profile.name or (contact.full_name if contact else None)),
         username=fence.plain(profile.username),
         channel=profile.channel_type,
-        channel_id=profile.channel_id,
+        # Email customers' channel ids and permalinks are their addresses: redacted with the rest when asked.
+        channel_id=fence.plain(profile.channel_id),
         email=fence.plain(contact.email) if contact else None,
         phone=fence.plain(contact.phone_no) if contact else None,
-        permalink=profile.permalink,
+        permalink=fence.plain(profile.permalink),
         followers=profile.followers,
         verified=profile.verified,
         created=time_view(profile.created_time),
