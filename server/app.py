@@ -21,7 +21,7 @@ from server.auth import SprinklrAuth
 from server.cache import Cache, CacheBackend, MemoryBackend, RedisBackend
 from server.guard import ReadOnlyGuard, ReadOnlyTransport
 from server.ledger import FileLedger, Ledger, MemoryLedger, RedisLedger
-from server.middleware import FriendlyArgumentErrors
+from server.middleware import ArgumentChecks
 from server.quota import QuotaGuard
 from server.settings import Settings
 from server.sprinklr import SprinklrClient
@@ -145,6 +145,11 @@ async def open_app(settings: Settings, inner: httpx.AsyncBaseTransport | None = 
         await ledger.aclose()
 
 
+async def argument_names(server: MCPServer[Any]) -> dict[str, frozenset[str]]:
+    """Each tool's argument names, from its input schema."""
+    return {tool.name: frozenset(tool.input_schema.get("properties", {})) for tool in await server.list_tools()}
+
+
 def build_server(settings: Settings, inner: httpx.AsyncBaseTransport | None = None) -> MCPServer[AppContext]:
     """The MCP server with the enabled tools, resources and prompts; `inner` replaces the network in tests."""
     from tools import register_tools  # the composition root is the one place server/ knows tools/
@@ -162,7 +167,7 @@ def build_server(settings: Settings, inner: httpx.AsyncBaseTransport | None = No
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
-        middleware=[FriendlyArgumentErrors()],
+        middleware=[ArgumentChecks(lambda: argument_names(server))],
     )
     register_tools(server, settings)
     return server

@@ -17,7 +17,7 @@ import anyio
 import httpx2 as httpx
 from pydantic import SecretStr
 
-from server.errors import AuthError
+from server.errors import AuthError, error_for, is_over_rate
 from server.ledger import Ledger, TokenRecord
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,9 @@ class SprinklrAuth(httpx.Auth):
 
     async def _accept_refresh(self, response: httpx.Response) -> None:
         """Store the refreshed token pair (the caller releases the locks, whatever happens here)."""
+        if response.status_code >= 500 or is_over_rate(response):
+            # An outage or the rate limit says nothing about the refresh token: nobody should be told to replace it.
+            raise error_for(response, "a token refresh", "")
         if response.status_code != 200:
             raise AuthError(
                 f"Sprinklr refused the token refresh ({response.status_code}). The refresh token may have been "

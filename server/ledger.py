@@ -63,6 +63,10 @@ class Ledger(Protocol):
         """Record a hit at `now` and return 0.0 if both windows and any trip allow it; else the seconds to wait."""
         ...
 
+    async def settle(self, key: str, reserved: float, done: float) -> None:
+        """Move one hit stamped `reserved` to `done`, when its request has been answered (see QuotaGuard.settle)."""
+        ...
+
     async def trip(self, key: str, until: float, reason: str | None = None) -> None:
         """Refuse every reserve for `key` until `until` (the later of the existing and the new trip wins)."""
         ...
@@ -144,6 +148,15 @@ class MemoryLedger:
                 # Sorted insert, not append: callers' clocks need not agree on order.
                 bisect.insort(hits, now)
             return wait
+
+    async def settle(self, key: str, reserved: float, done: float) -> None:
+        """Move one hit stamped `reserved` to `done`."""
+        async with self._lock:
+            hits = self._hits.get(key, [])
+            index = bisect.bisect_left(hits, reserved)
+            if index < len(hits) and hits[index] == reserved and done > reserved:
+                del hits[index]
+                bisect.insort(hits, done)
 
     async def trip(self, key: str, until: float, reason: str | None = None) -> None:
         """Refuse every reserve for `key` until `until` (the later of the existing and the new trip wins)."""
@@ -306,6 +319,17 @@ class FileLedger:
 
         return await self._run(work)
 
+    async def settle(self, key: str, reserved: float, done: float) -> None:
+        """Move one hit stamped `reserved` to `done`."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE hits SET at = ? WHERE rowid = (SELECT rowid FROM hits WHERE key = ? AND at = ? LIMIT 1)",
+                (max(done, reserved), key, reserved),
+            )
+
+        await self._run(work)
+
     async def trip(self, key: str, until: float, reason: str | None = None) -> None:
         """Refuse every reserve for `key` until `until` (the later of the existing and the new trip wins)."""
 
@@ -437,6 +461,13 @@ redis.call('EXPIRE', KEYS[1], 3700)
 return '0'
 """
 
+# KEYS: hits. ARGV: reserved score, new score. Moves one hit stamped `reserved` (any, if several share it).
+_SETTLE = """
+local found = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1], 'LIMIT', 0, 1)
+if found[1] then redis.call('ZADD', KEYS[1], ARGV[2], found[1]) end
+return 0
+"""
+
 # KEYS: trip hash. ARGV: until, reason. Keeps the later trip; the hash is one small key per API key, left to stay.
 _TRIP = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
@@ -474,6 +505,7 @@ class RedisLedger:
         self._poll = poll_interval
         self._reserve = self._redis.register_script(_RESERVE)
         self._trip = self._redis.register_script(_TRIP)
+        self._settle = self._redis.register_script(_SETTLE)
         self._release = self._redis.register_script(_RELEASE)
 
     def _key(self, key: str, kind: str) -> str:
@@ -498,6 +530,10 @@ class RedisLedger:
             ],
         )
         return float(result)
+
+    async def settle(self, key: str, reserved: float, done: float) -> None:
+        """Move one hit stamped `reserved` to `done`."""
+        await self._settle(keys=[self._key(key, "hits")], args=[repr(reserved), repr(max(done, reserved))])
 
     async def trip(self, key: str, until: float, reason: str | None = None) -> None:
         """Refuse every reserve for `key` until `until` (the later of the existing and the new trip wins)."""

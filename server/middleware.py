@@ -1,12 +1,13 @@
-"""MCP middleware: argument errors reworded as one short, actionable line per field for the model."""
+"""MCP middleware: unknown arguments refused, and argument errors reworded as one short line per field."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.types import CallToolResult
+from mcp.types import CallToolResult, TextContent
 
 _HEADER = re.compile(r"^Error executing tool (?P<tool>[\w-]+): \d+ validation errors? for \w+$")
 _DETAIL = re.compile(
@@ -43,14 +44,38 @@ def reword(text: str) -> str | None:
     )
 
 
-class FriendlyArgumentErrors:
-    """Rewrites a tools/call result that failed argument validation into a short, actionable message."""
+ArgumentNames = Callable[[], Awaitable[dict[str, frozenset[str]]]]
+
+
+def _error(text: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+
+
+class ArgumentChecks:
+    """Refuses unknown argument names (a misspelled filter must not widen a search) and rewords validation errors."""
+
+    def __init__(self, argument_names: ArgumentNames) -> None:
+        self._argument_names = argument_names
+        self._names: dict[str, frozenset[str]] | None = None
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        """Pass the request on; reword the error text when arguments were rejected."""
-        result = await call_next(ctx)
+        """Check the argument names, pass the request on, and reword the error text when arguments were rejected."""
         if ctx.method != "tools/call":
-            return result
+            return await call_next(ctx)
+        params = ctx.params if isinstance(ctx.params, dict) else {}
+        arguments = params.get("arguments")
+        if self._names is None:
+            # Tools are registered once, before serving: their argument names are read once.
+            self._names = await self._argument_names()
+        allowed = self._names.get(str(params.get("name")))
+        if allowed is not None and isinstance(arguments, dict):
+            unknown = sorted(str(key) for key in arguments if key not in allowed)
+            if unknown:
+                return _error(
+                    f"Unknown argument(s) for {params.get('name')}: {', '.join(unknown)[:200]}. "
+                    f"It takes: {', '.join(sorted(allowed)) or 'no arguments'}."
+                )
+        result = await call_next(ctx)
         # The runner hands back the serialized result; a handler may also return the model.
         data = result.model_dump(by_alias=True) if isinstance(result, CallToolResult) else result
         if not isinstance(data, dict) or not data.get("isError"):

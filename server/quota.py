@@ -100,8 +100,11 @@ class QuotaGuard:
         self._clock = clock
         self._sleep = sleep
 
-    async def acquire(self, priority: Priority = Priority.INTERACTIVE) -> None:
-        """Take one call's slot, sleeping at most max_wait in total; raise QuotaExceeded when it would take longer."""
+    async def acquire(self, priority: Priority = Priority.INTERACTIVE) -> float:
+        """Take one call's slot, sleeping at most max_wait in total; raise QuotaExceeded when it would take longer.
+
+        Returns the slot's time stamp, to pass to settle() once the request has been answered.
+        """
         ceiling = self._per_hour if priority is Priority.INTERACTIVE else self._per_hour - self._bulk_reserve
         start = self._clock()
         slept = 0.0
@@ -111,7 +114,7 @@ class QuotaGuard:
                 self._key, now, self._per_second, self._per_hour, ceiling, window=SECOND_WINDOW
             )
             if wait == 0.0:
-                return
+                return now
             # Decided before sleeping, so a tool call never blocks past max_wait however long the wait would be.
             # Both the sleeps asked for and the time passed count: either alone can understate the other.
             if max(slept, now - start) + wait > self._max_wait:
@@ -144,6 +147,15 @@ class QuotaGuard:
             f"using them all; try again in {_seconds(wait)}."
         )
         return QuotaExceeded(message, retry_after=wait, reason="per_second")
+
+    async def settle(self, stamp: float) -> None:
+        """Re-stamp a slot at the time its answer came back.
+
+        Sprinklr counts a call when it arrives, somewhere between our reservation and the answer. Counting it at the
+        answer keeps the next second's calls from landing in the same second as a burst that left late (a busy
+        event loop, new connections), which the reservation time alone cannot see.
+        """
+        await self._ledger.settle(self._key, stamp, self._clock())
 
     async def trip(self, retry_after: float | None, reason: str) -> None:
         """After a rate-limit answer, stop every process's upstream calls until Retry-After (or a safe default)."""

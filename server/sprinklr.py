@@ -30,7 +30,10 @@ ASSOCIATED_PAGE = 200
 
 def unwrap(payload: Any) -> Any:
     """Return the data of a `{"data": ..., "errors": [...]}` envelope, or the payload itself when it came bare."""
-    if isinstance(payload, dict) and "data" in payload and set(payload) <= {"data", "errors", "status", "message"}:
+    if not isinstance(payload, dict) or "data" not in payload:
+        return payload
+    # "data" beside "errors" is the envelope even when Sprinklr adds top-level fields of its own (e.g. "meta").
+    if "errors" in payload or set(payload) <= {"data", "status", "message"}:
         return payload["data"]
     return payload
 
@@ -118,6 +121,7 @@ class SprinklrClient:
                 match = found[0]
             if match is None:
                 raise NotFound(missing)
+            self._parse(Case, match, what)  # an answer that cannot be shown must not be cached either
             await self._remember_case(match, size, by_number=False)
             return match, size
 
@@ -139,6 +143,7 @@ class SprinklrClient:
                 data = data[0] if data else None
             if not isinstance(data, dict):
                 raise NotFound(missing)
+            self._parse(Case, data, what)
             await self._remember_case(data, size, by_id=False)
             return data, size
 
@@ -236,6 +241,7 @@ class SprinklrClient:
                 data = data[0] if data else None
             if not isinstance(data, dict):
                 raise NotFound(missing)
+            self._parse(Message, data, what)
             return data, size
 
         raw = await self._cache.get_or_fetch(f"msg:{message_id}", fetch, self._ttl.message)
@@ -256,6 +262,7 @@ class SprinklrClient:
             data = unwrap(payload)
             if not isinstance(data, dict):
                 raise NotFound(missing)
+            self._parse(Profile, data, what)
             return data, size
 
         raw = await self._cache.get_or_fetch(f"profile:{profile_id}", fetch, self._ttl.profile, fresh=fresh)

@@ -50,18 +50,25 @@ class QuotaTransport(httpx.AsyncBaseTransport):
         priority = request.extensions.get(PRIORITY_EXTENSION, Priority.INTERACTIVE)
         for attempt in range(1, self._attempts + 1):
             try:
-                await self._quota.acquire(priority)
+                stamp = await self._quota.acquire(priority)
             except QuotaExceeded as exc:
                 raise RateLimited(str(exc), exc.retry_after) from None
             last = attempt == self._attempts
+            failure: httpx.TransportError | None = None
             try:
                 response = await self._inner.handle_async_request(request)
                 # Reading here turns a truncated body into a retryable transport error instead of a parse failure.
                 await response.aread()
             except httpx.TransportError as exc:
+                failure = exc
+            finally:
+                # Also when the call is cancelled: the request may well have reached Sprinklr.
+                with anyio.CancelScope(shield=True):
+                    await self._quota.settle(stamp)
+            if failure is not None:
                 if last:
-                    raise
-                log.info("transient %s on %s %s, retrying", type(exc).__name__, request.method, request.url.path)
+                    raise failure
+                log.info("transient %s on %s %s, retrying", type(failure).__name__, request.method, request.url.path)
                 await self._sleep(backoff_delay(attempt, self._base, self._cap, self._rng))
                 continue
             if is_over_rate(response):

@@ -74,6 +74,19 @@ async def test_the_second_window_grants_exactly_per_second_hits_and_says_when_th
     assert await ledger.reserve("k", T0 + 1.0, 10, 1000, 1000) == pytest.approx(0.05)
 
 
+async def test_a_settled_hit_counts_from_when_its_answer_came_back(ledger: Ledger) -> None:
+    for i in range(10):
+        assert await ledger.reserve("k", T0 + i / 100, 10, 1000, 1000) == 0.0
+    # A burst that left late: answered 0.5 s after it was reserved, it now occupies the window until T0 + 1.5.
+    for i in range(10):
+        await ledger.settle("k", T0 + i / 100, T0 + 0.5)
+    assert await ledger.reserve("k", T0 + 1.2, 10, 1000, 1000) == pytest.approx(0.3)
+    assert await ledger.reserve("k", T0 + 1.5, 10, 1000, 1000) == 0.0
+    # Settling a stamp that is not there changes nothing.
+    await ledger.settle("k", T0 + 99, T0 + 100)
+    assert (await ledger.usage("k", T0 + 1.5)).used_last_hour == 11
+
+
 async def test_a_wider_window_keeps_hits_out_longer(ledger: Ledger) -> None:
     for _ in range(10):
         assert await ledger.reserve("k", T0, 10, 1000, 1000, window=1.05) == 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
@@ -9,7 +10,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from server.models import Case
 from server.sprinklr import SprinklrClient
@@ -47,14 +48,25 @@ Cursor = Annotated[
         description="next_cursor from the previous page of this search; leave out for the first page.",
     ),
 ]
-Moment = datetime | date
 
 
-def epoch(moment: Moment) -> int:
-    """A date or datetime (naive means UTC) as epoch milliseconds."""
+def _day_or_moment(value: Any) -> Any:
+    """A bare ISO date ('2026-06-30') stays a date, so that as an upper bound it can mean the whole day."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        return date.fromisoformat(value.strip())
+    return value
+
+
+Moment = Annotated[datetime | date, BeforeValidator(_day_or_moment)]
+DAY_MS = 24 * 3600 * 1000
+
+
+def epoch(moment: Moment, *, end_of_day: bool = False) -> int:
+    """A date or datetime (naive means UTC) as epoch milliseconds; a bare date as an upper bound means its last ms."""
     if not isinstance(moment, datetime):
-        moment = datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
-    elif moment.tzinfo is None:
+        start = datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+        return int(start.timestamp() * 1000) + (DAY_MS - 1 if end_of_day else 0)
+    if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
 
@@ -100,7 +112,8 @@ def case_search_body(query: CaseQuery, field_ids: dict[str, str], start: int = 0
         (query.modified_before, "LTE", "modifiedTime"),
     ):
         if bound is not None:
-            add(kind, key, epoch(bound))
+            # "Created before 2026-06-30" given as a day includes that whole day, as search_messages' until does.
+            add(kind, key, epoch(bound, end_of_day=kind == "LTE"))
     if query.case_number_from is not None:
         add("GTE", "caseNumber", query.case_number_from)
     if query.case_number_to is not None:
@@ -184,9 +197,13 @@ async def search_cases(
     created_after: Annotated[
         Moment | None, Field(description="Created at or after, ISO date or datetime (UTC).")
     ] = None,
-    created_before: Annotated[Moment | None, Field(description="Created at or before, ISO date or datetime.")] = None,
+    created_before: Annotated[
+        Moment | None, Field(description="Created at or before, ISO date (the whole day counts) or datetime.")
+    ] = None,
     modified_after: Annotated[Moment | None, Field(description="Modified at or after, ISO date or datetime.")] = None,
-    modified_before: Annotated[Moment | None, Field(description="Modified at or before, ISO date or datetime.")] = None,
+    modified_before: Annotated[
+        Moment | None, Field(description="Modified at or before, ISO date (the whole day counts) or datetime.")
+    ] = None,
     case_number_from: Annotated[CaseNumber | None, Field(description="Lowest case number.")] = None,
     case_number_to: Annotated[CaseNumber | None, Field(description="Highest case number.")] = None,
     status: Annotated[Words | None, Field(description="Any of these statuses, e.g. ['Open', 'Pending'].")] = None,
@@ -270,7 +287,7 @@ def _check_ranges(query: CaseQuery) -> None:
         (query.created_after, query.created_before, "created_after must be before created_before"),
         (query.modified_after, query.modified_before, "modified_after must be before modified_before"),
     ):
-        if low is not None and high is not None and epoch(low) > epoch(high):
+        if low is not None and high is not None and epoch(low) > epoch(high, end_of_day=True):
             raise ToolError(f"Invalid time range: {name}.")
     if (
         query.case_number_from is not None

@@ -1,0 +1,168 @@
+"""The command line as a user runs it: `python -m server ...` in a child process with a clean environment, and
+the server over stdio driven by a real MCP client, both against the session's sandbox or one of their own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from server.sandbox.runner import RunningSandbox
+from tests.conftest import SandboxAdmin, text_of
+
+TOOLS = {
+    "search_cases",
+    "get_case_by_number",
+    "get_case",
+    "get_case_messages",
+    "get_message",
+    "search_messages",
+    "lookup_profile",
+    "quota_status",
+}
+TIMEOUT = 60
+
+
+def base_env() -> dict[str, str]:
+    """Only what a process needs to start: no SPRINKLR_* variable leaks in from the test runner's environment."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+    return {name: os.environ[name] for name in keep if name in os.environ}
+
+
+def sandbox_env(running: RunningSandbox, **overrides: str) -> dict[str, str]:
+    """Environment variables that point the server at the session's sandbox with its credentials."""
+    config = running.config
+    values = {
+        "SPRINKLR_ENV": config.env,
+        "SPRINKLR_API_KEY": config.api_key,
+        "SPRINKLR_ACCESS_TOKEN": config.access_token,
+        "SPRINKLR_BASE_URL": running.base_url,
+        "SPRINKLR_MCP_LEDGER_PATH": ":memory:",
+    }
+    values.update(overrides)
+    return values
+
+
+def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run `python -m server ARGS` to completion, as a user would from a shell."""
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        env={**base_env(), **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def assert_one_clean_line(stderr: str, *secrets: str) -> str:
+    """stderr is one line, with no traceback and none of the given secrets; return it."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    for secret in secrets:
+        assert secret not in stderr
+    return lines[0]
+
+
+def test_tools_with_sandbox_lists_all_eight_tools(tmp_path: Path) -> None:
+    done = run("tools", "--sandbox", env={}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    listed = {line.split()[0] for line in done.stdout.splitlines() if line.strip()}
+    assert listed == TOOLS
+
+
+def test_call_get_case_by_number_with_sandbox_prints_the_case(tmp_path: Path) -> None:
+    done = run("call", "get_case_by_number", "--arg", "case_number=48213", "--sandbox", env={}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Case 48213 (Pending)")
+    assert "id: 682d5be15bf2061ee105e55e" in done.stdout
+    assert "Brand:" in done.stdout
+
+
+def test_call_of_an_unknown_case_exits_1_with_the_tool_error(tmp_path: Path) -> None:
+    done = run("call", "get_case_by_number", "--arg", "case_number=47999", "--sandbox", env={}, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "47999" in done.stdout
+    assert "search_cases" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_serve_without_configuration_exits_2_with_one_line_naming_sprinklr_env(tmp_path: Path) -> None:
+    done = run("serve", env={}, cwd=tmp_path)
+    assert done.returncode == 2
+    line = assert_one_clean_line(done.stderr)
+    assert "SPRINKLR_ENV" in line
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize("value", ["soon", "-5", "0"])
+def test_serve_with_a_malformed_timeout_names_that_variable(tmp_path: Path, value: str) -> None:
+    env = {
+        "SPRINKLR_ENV": "prod2",
+        "SPRINKLR_API_KEY": "a-key-kept-secret",
+        "SPRINKLR_ACCESS_TOKEN": "a-token-kept-secret",
+        "SPRINKLR_TIMEOUT_SECONDS": value,
+    }
+    done = run("serve", env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    line = assert_one_clean_line(done.stderr, "a-key-kept-secret", "a-token-kept-secret")
+    assert "SPRINKLR_TIMEOUT_SECONDS" in line
+
+
+def test_check_against_the_sandbox_prints_ok(running: RunningSandbox, sandbox: SandboxAdmin, tmp_path: Path) -> None:
+    done = run("check", env=sandbox_env(running), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("OK")
+    assert running.config.env in done.stdout
+    assert sandbox.stats()["writes"] == []
+    assert sandbox.requests() == 1  # one cheap read, as promised
+
+
+def test_check_with_a_wrong_access_token_fails_with_one_clear_line_and_no_secret(
+    running: RunningSandbox, sandbox: SandboxAdmin, tmp_path: Path
+) -> None:
+    env = sandbox_env(running, SPRINKLR_ACCESS_TOKEN="a-stale-token-kept-secret")
+    done = run("check", env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    config = running.config
+    line = assert_one_clean_line(done.stderr, "a-stale-token-kept-secret", config.api_key, config.api_secret)
+    assert "401" in line
+    assert "SPRINKLR_ACCESS_TOKEN" in line
+    assert done.stdout == ""
+
+
+def test_check_with_a_wrong_environment_names_it(
+    running: RunningSandbox, sandbox: SandboxAdmin, tmp_path: Path
+) -> None:
+    base_url = running.base_url.removesuffix("/prod2") + "/prod3"
+    done = run("check", env=sandbox_env(running, SPRINKLR_ENV="prod3", SPRINKLR_BASE_URL=base_url), cwd=tmp_path)
+    assert done.returncode == 1
+    line = assert_one_clean_line(done.stderr, running.config.api_key, running.config.access_token)
+    assert "prod3" in line
+
+
+@pytest.mark.anyio
+async def test_serve_over_stdio_lists_the_tools_and_reads_a_case_from_the_sandbox(
+    running: RunningSandbox, sandbox: SandboxAdmin, tmp_path: Path
+) -> None:
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "server", "serve"], env=sandbox_env(running), cwd=tmp_path
+    )
+    async with Client(params) as session:
+        listing = await session.list_tools()
+        assert {tool.name for tool in listing.tools} == TOOLS
+        result = await session.call_tool("get_case_by_number", {"case_number": 48213})
+    assert not result.is_error, text_of(result)
+    assert result.structured_content is not None
+    assert result.structured_content["case_number"] == 48213
+    assert result.structured_content["status"] == "Pending"
+    stats = sandbox.stats()
+    assert stats["by_route"] == {"GET case-numbers": 1}
+    assert stats["writes"] == []
