@@ -122,13 +122,13 @@ def sandbox_settings(**overrides: Any) -> Iterator[Settings]:
 
 
 def _serve(settings: Settings, args: argparse.Namespace, demo: bool = False) -> int:
-    from server.app import build_server
+    from server.app import build_server, run_stdio
 
     server = build_server(settings)
     if args.transport == "stdio":
         if demo:
             print("sprinklr-mcp: serving the sandbox over stdio", file=sys.stderr)
-        anyio.run(server.run_stdio_async)
+        anyio.run(run_stdio, server)
         return 0
     from server.http import http_app, is_loopback
 
