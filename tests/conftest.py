@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,31 @@ def sandbox(running: RunningSandbox, _admin_http: httpx.Client) -> SandboxAdmin:
 def samples(sandbox: SandboxAdmin) -> dict[str, Any]:
     """Sample values from the sandbox's dataset."""
     return sandbox.dataset()
+
+
+def clean_env() -> dict[str, str]:
+    """Only what a process needs to start: no SPRINKLR_* variable leaks in from the test runner's environment."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+    return {name: os.environ[name] for name in keep if name in os.environ}
+
+
+def server_env(running: RunningSandbox, **overrides: str) -> dict[str, str]:
+    """A clean environment for a server process pointed at the sandbox (in-memory ledger, limits out of the way)."""
+    env = clean_env()
+    config = running.config
+    env.update(
+        {
+            "SPRINKLR_ENV": config.env,
+            "SPRINKLR_API_KEY": config.api_key,
+            "SPRINKLR_ACCESS_TOKEN": config.access_token,
+            "SPRINKLR_BASE_URL": running.base_url,
+            "SPRINKLR_MCP_LEDGER_PATH": ":memory:",
+            "SPRINKLR_RATE_PER_SECOND": "1000",
+            "SPRINKLR_RATE_PER_HOUR": "1000000",
+        }
+    )
+    env.update(overrides)
+    return env
 
 
 def sandbox_settings(running: RunningSandbox, **overrides: Any) -> Settings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from mcp import Client, StdioServerParameters
 
 from server.app import build_server
 from server.sandbox.runner import RunningSandbox
-from tests.conftest import SandboxAdmin, sandbox_settings, text_of
+from tests.conftest import SandboxAdmin, sandbox_settings, server_env, text_of
 from tests.redis_server import redis_server
 
 pytestmark = pytest.mark.anyio
@@ -136,25 +135,16 @@ async def test_after_developer_over_rate_nothing_reaches_sprinklr_until_the_wind
     assert sandbox.requests() == seen
 
 
-def _server_env(running: RunningSandbox, **extra: str) -> dict[str, str]:
-    config = running.config
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", ""),
-        "SPRINKLR_ENV": config.env,
-        "SPRINKLR_API_KEY": config.api_key,
-        "SPRINKLR_ACCESS_TOKEN": config.access_token,
-        "SPRINKLR_BASE_URL": running.base_url,
-    }
-    env.update(extra)
-    return env
-
-
 @pytest.mark.slow
 async def test_two_server_processes_with_one_key_share_the_hourly_budget_through_the_file_ledger(
     running: RunningSandbox, sandbox: SandboxAdmin, tmp_path: Path
 ) -> None:
-    env = _server_env(running, SPRINKLR_MCP_LEDGER_PATH=str(tmp_path / "ledger.sqlite3"), SPRINKLR_RATE_PER_HOUR="24")
+    env = server_env(
+        running,
+        SPRINKLR_MCP_LEDGER_PATH=str(tmp_path / "ledger.sqlite3"),
+        SPRINKLR_RATE_PER_SECOND="10",
+        SPRINKLR_RATE_PER_HOUR="24",
+    )
     params = StdioServerParameters(command=sys.executable, args=["-m", "server", "serve"], env=env)
     refused = 0
     async with Client(params) as first, Client(params) as second:

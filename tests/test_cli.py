@@ -3,7 +3,6 @@ the server over stdio driven by a real MCP client, both against the session's sa
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from server.sandbox.runner import RunningSandbox
-from tests.conftest import SandboxAdmin, text_of
+from tests.conftest import SandboxAdmin, clean_env, server_env, text_of
 
 TOOLS = {
     "search_cases",
@@ -27,31 +26,11 @@ TOOLS = {
 TIMEOUT = 60
 
 
-def base_env() -> dict[str, str]:
-    """Only what a process needs to start: no SPRINKLR_* variable leaks in from the test runner's environment."""
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
-    return {name: os.environ[name] for name in keep if name in os.environ}
-
-
-def sandbox_env(running: RunningSandbox, **overrides: str) -> dict[str, str]:
-    """Environment variables that point the server at the session's sandbox with its credentials."""
-    config = running.config
-    values = {
-        "SPRINKLR_ENV": config.env,
-        "SPRINKLR_API_KEY": config.api_key,
-        "SPRINKLR_ACCESS_TOKEN": config.access_token,
-        "SPRINKLR_BASE_URL": running.base_url,
-        "SPRINKLR_MCP_LEDGER_PATH": ":memory:",
-    }
-    values.update(overrides)
-    return values
-
-
 def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run `python -m server ARGS` to completion, as a user would from a shell."""
     return subprocess.run(
         [sys.executable, "-m", "server", *args],
-        env={**base_env(), **env},
+        env={**clean_env(), **env},
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -117,7 +96,7 @@ def test_serve_with_a_malformed_timeout_names_that_variable(tmp_path: Path, valu
 
 
 def test_check_against_the_sandbox_prints_ok(running: RunningSandbox, sandbox: SandboxAdmin, tmp_path: Path) -> None:
-    done = run("check", env=sandbox_env(running), cwd=tmp_path)
+    done = run("check", env=server_env(running), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("OK")
     assert running.config.env in done.stdout
@@ -128,7 +107,7 @@ def test_check_against_the_sandbox_prints_ok(running: RunningSandbox, sandbox: S
 def test_check_with_a_wrong_access_token_fails_with_one_clear_line_and_no_secret(
     running: RunningSandbox, sandbox: SandboxAdmin, tmp_path: Path
 ) -> None:
-    env = sandbox_env(running, SPRINKLR_ACCESS_TOKEN="a-stale-token-kept-secret")
+    env = server_env(running, SPRINKLR_ACCESS_TOKEN="a-stale-token-kept-secret")
     done = run("check", env=env, cwd=tmp_path)
     assert done.returncode == 1
     config = running.config
@@ -142,7 +121,7 @@ def test_check_with_a_wrong_environment_names_it(
     running: RunningSandbox, sandbox: SandboxAdmin, tmp_path: Path
 ) -> None:
     base_url = running.base_url.removesuffix("/prod2") + "/prod3"
-    done = run("check", env=sandbox_env(running, SPRINKLR_ENV="prod3", SPRINKLR_BASE_URL=base_url), cwd=tmp_path)
+    done = run("check", env=server_env(running, SPRINKLR_ENV="prod3", SPRINKLR_BASE_URL=base_url), cwd=tmp_path)
     assert done.returncode == 1
     line = assert_one_clean_line(done.stderr, running.config.api_key, running.config.access_token)
     assert "prod3" in line
@@ -153,7 +132,7 @@ async def test_serve_over_stdio_lists_the_tools_and_reads_a_case_from_the_sandbo
     running: RunningSandbox, sandbox: SandboxAdmin, tmp_path: Path
 ) -> None:
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "server", "serve"], env=sandbox_env(running), cwd=tmp_path
+        command=sys.executable, args=["-m", "server", "serve"], env=server_env(running), cwd=tmp_path
     )
     async with Client(params) as session:
         listing = await session.list_tools()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import select
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from mcp_types.version import LATEST_HANDSHAKE_VERSION
 from server.app import build_server
 from server.sandbox.data import Dataset
 from server.sandbox.runner import RunningSandbox
-from tests.conftest import SandboxAdmin, sandbox_settings, text_of
+from tests.conftest import SandboxAdmin, sandbox_settings, server_env, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -624,28 +623,12 @@ class StdioServer:
         self.request({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
 
-def stdio_env(running: RunningSandbox) -> dict[str, str]:
-    """The environment of a server process pointed at the session sandbox."""
-    config = running.config
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", ""),
-        "SPRINKLR_ENV": config.env,
-        "SPRINKLR_API_KEY": config.api_key,
-        "SPRINKLR_ACCESS_TOKEN": config.access_token,
-        "SPRINKLR_BASE_URL": running.base_url,
-        "SPRINKLR_MCP_LEDGER_PATH": ":memory:",
-        "SPRINKLR_RATE_PER_SECOND": "1000",
-        "SPRINKLR_RATE_PER_HOUR": "1000000",
-    }
-
-
 @contextmanager
 def stdio_server(running: RunningSandbox) -> Iterator[StdioServer]:
     """A `serve` process over stdio, initialized, and stopped at the end."""
     process = subprocess.Popen(
         [sys.executable, "-m", "server", "serve"],
-        env=stdio_env(running),
+        env=server_env(running),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

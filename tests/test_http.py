@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from server.sandbox.runner import RunningSandbox
-from tests.conftest import SandboxAdmin, text_of
+from tests.conftest import SandboxAdmin, server_env, text_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -31,24 +30,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def server_env(running: RunningSandbox, **extra: str) -> dict[str, str]:
-    """The environment of a server process pointed at the session sandbox."""
-    config = running.config
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", ""),
-        "SPRINKLR_ENV": config.env,
-        "SPRINKLR_API_KEY": config.api_key,
-        "SPRINKLR_ACCESS_TOKEN": config.access_token,
-        "SPRINKLR_BASE_URL": running.base_url,
-        "SPRINKLR_MCP_LEDGER_PATH": ":memory:",
-        "SPRINKLR_RATE_PER_SECOND": "1000",
-        "SPRINKLR_RATE_PER_HOUR": "1000000",
-    }
-    env.update(extra)
-    return env
 
 
 @contextmanager

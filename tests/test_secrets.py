@@ -30,7 +30,7 @@ from server.ledger import TokenRecord
 from server.sandbox import SandboxConfig, running_sandbox
 from server.sandbox.runner import RunningSandbox
 from server.settings import ConfigError, Settings, load_settings
-from tests.conftest import SandboxAdmin, text_of
+from tests.conftest import SandboxAdmin, server_env, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -220,23 +220,13 @@ async def test_no_log_record_of_any_logger_at_debug_holds_a_credential(
 
 def process_env(sandbox: RunningSandbox, **extra: str) -> dict[str, str]:
     """A server process's environment with the recognisable credentials and DEBUG logging."""
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", ""),
-        "SPRINKLR_ENV": sandbox.config.env,
-        "SPRINKLR_API_KEY": API_KEY,
-        "SPRINKLR_ACCESS_TOKEN": ACCESS_TOKEN,
+    defaults = {
         "SPRINKLR_REFRESH_TOKEN": REFRESH_TOKEN,
         "SPRINKLR_API_SECRET": API_SECRET,
-        "SPRINKLR_BASE_URL": sandbox.base_url,
-        "SPRINKLR_MCP_LEDGER_PATH": ":memory:",
         "SPRINKLR_MCP_LOG_LEVEL": "DEBUG",
         "SPRINKLR_MCP_HTTP_TOKEN": HTTP_TOKEN,
-        "SPRINKLR_RATE_PER_SECOND": "1000",
-        "SPRINKLR_RATE_PER_HOUR": "1000000",
     }
-    env.update(extra)
-    return env
+    return server_env(sandbox, **{**defaults, **extra})
 
 
 @pytest.mark.slow
