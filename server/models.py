@@ -64,6 +64,8 @@ Text = Annotated[str | None, BeforeValidator(_text)]
 Number = Annotated[float | None, BeforeValidator(_number)]
 Integer = Annotated[int | None, BeforeValidator(_integer)]
 Flag = Annotated[bool | None, BeforeValidator(_flag)]
+# An entity's id, required; some endpoints send it as a number.
+Identifier = Annotated[str, BeforeValidator(lambda value: str(value) if isinstance(value, int) else value)]
 
 
 # {sourceType}_{sourceId}_{channelCreatedTime}_{channelType}_{messageType}_{channelMessageId}, where the source type
@@ -157,7 +159,7 @@ class ExternalCase(Wire):
 class Case(Wire):
     """A Sprinklr case (universal case)."""
 
-    id: str
+    id: Identifier
     case_number: Integer = None
     subject: Text = None
     description: Text = None
@@ -175,11 +177,6 @@ class Case(Wire):
     contact: Annotated[CaseContact | None, _sub(CaseContact)] = None
     external_case: Annotated[ExternalCase | None, _sub(ExternalCase)] = None
     latest_message_associated_time: EpochMs = None
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
 
 
 class Attachment(Wire):
@@ -271,7 +268,7 @@ class ProfileContact(Wire):
 class Profile(Wire):
     """A customer profile (a person on a channel)."""
 
-    id: str
+    id: Identifier
     name: Text = None
     username: Text = None
     channel_type: Text = None
@@ -283,11 +280,6 @@ class Profile(Wire):
     contact: Annotated[ProfileContact | None, _sub(ProfileContact)] = None
     created_time: EpochMs = None
     modified_time: EpochMs = None
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
 
 
 class SearchPage(BaseModel):
