@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from server.models import Case
 from server.sprinklr import SprinklrClient
-from tools.common import decode_cursor, deps, encode_cursor, fit, render, result, search_page
+from tools.common import decode_cursor, deps, encode_cursor, fit, result, search_page
 from tools.views import CaseSummary, CaseView, case_summary, case_view
 
 CaseNumber = Annotated[int, Field(gt=0, le=2**53, description="Case number as agents see it, e.g. 48213.")]
@@ -278,8 +278,8 @@ async def search_cases(
     )
     shown = f"{offset + 1}-{offset + len(cases)}" if cases else "none"
     head = f"Cases {shown} of {total if total is not None else '?'}."
-    tail = "\nMore: call search_cases with cursor=next_cursor." if next_cursor else ""
-    return result(view, head + "\n" + render(view.model_dump(mode="json", exclude_none=True)["results"]) + tail)
+    tail = "More: call search_cases with cursor=next_cursor." if next_cursor else ""
+    return result(view, head, tail, body="results")
 
 
 def _check_ranges(query: CaseQuery) -> None:
@@ -303,8 +303,8 @@ def _case_result(case: Case, ctx: Context, detail: str) -> CallToolResult:
     limit = d.text_limit if full else max(500, d.budget_chars // 4)
     view = case_view(case, d.fence, d.settings.custom_fields, full=full, limit=limit)
     head = f"Case {view.case_number} ({view.status or 'status unknown'})"
-    hint = "\nConversation: call get_case_messages with this case_number."
-    return result(view, head + "\n" + render(view.model_dump(mode="json", exclude_none=True)) + hint)
+    hint = "Conversation: call get_case_messages with this case_number."
+    return result(view, head, hint)
 
 
 async def get_case_by_number(

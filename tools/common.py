@@ -54,13 +54,16 @@ def deps(ctx: Context) -> Deps:
     return Deps(client=app.client, settings=app.settings, app=app, fence=Fence(redact_pii=app.settings.redact_pii))
 
 
-def result(view: BaseModel, text: str, *, untrusted: bool = True) -> CallToolResult:
-    """A tool result: the view as structured content (nulls left out) and a readable text form."""
-    note = f"\n\n({UNTRUSTED_NOTE})" if untrusted and "<<untrusted:" in text else ""
-    return CallToolResult(
-        content=[TextContent(type="text", text=text + note)],
-        structured_content=view.model_dump(mode="json", exclude_none=True),
-    )
+def result(
+    view: BaseModel, head: str = "", tail: str = "", *, body: str | None = None, untrusted: bool = True
+) -> CallToolResult:
+    """A tool result: the view as structured content (nulls left out), and as text: head, the view (or only its
+    `body` field) rendered readably, tail. The view is dumped once for both."""
+    structured = view.model_dump(mode="json", exclude_none=True)
+    text = "\n".join(part for part in (head, render(structured.get(body) if body else structured), tail) if part)
+    if untrusted and "<<untrusted:" in text:
+        text += f"\n\n({UNTRUSTED_NOTE})"
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
 def fit(views: Sequence[BaseModel], budget_chars: int) -> int:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.models import Message
 from tools.cases import CaseId, CaseNumber, ChannelType, Cursor, Detail, PageSize, epoch
-from tools.common import decode_cursor, deps, encode_cursor, fit, render, result, search_page
+from tools.common import decode_cursor, deps, encode_cursor, fit, result, search_page
 from tools.views import MessageView, message_view
 
 MessageId = Annotated[
@@ -100,9 +100,8 @@ async def get_case_messages(
         if views
         else f"Case {case.case_number}: no messages at offset {offset} (the conversation has {len(ids)})."
     )
-    tail = f"\nMore: call get_case_messages with offset={end}." if conversation.next_offset is not None else ""
-    body = render(conversation.model_dump(mode="json", exclude_none=True)["messages"])
-    return result(conversation, head + "\n" + body + tail)
+    tail = f"More: call get_case_messages with offset={end}." if conversation.next_offset is not None else ""
+    return result(conversation, head, tail, body="messages")
 
 
 def _sort_key(message: Message) -> tuple[float, str]:
@@ -117,7 +116,7 @@ async def get_message(message_id: MessageId, ctx: Context) -> Annotated[CallTool
     d = deps(ctx)
     message = await d.client.get_message(message_id)
     view = message_view(message, d.fence, limit=d.text_limit, full=True)
-    return result(view, render(view.model_dump(mode="json", exclude_none=True)))
+    return result(view)
 
 
 SENTIMENT_VALUES = {"negative": -1, "neutral": 0, "positive": 1}
@@ -243,5 +242,5 @@ async def search_messages(
     head = f"Messages {offset + 1}-{offset + len(views)} of {page.total if page.total is not None else '?'}."
     if not views:
         head = "No messages match."
-    tail = "\nMore: call search_messages with cursor=next_cursor." if next_cursor else ""
-    return result(listing, head + "\n" + render(listing.model_dump(mode="json", exclude_none=True)["results"]) + tail)
+    tail = "More: call search_messages with cursor=next_cursor." if next_cursor else ""
+    return result(listing, head, tail, body="results")

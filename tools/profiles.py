@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from server.errors import NotFound
 from server.models import Case, Profile
 from tools.cases import CaseQuery, ChannelType, case_search_body
-from tools.common import deps, fit, render, result
+from tools.common import deps, fit, result
 from tools.views import CaseSummary, ProfileView, case_summary, profile_view
 
 
@@ -96,4 +96,4 @@ async def lookup_profile(
         found.recent_cases = summaries[: fit(summaries, room)] if summaries else []
         found.total_cases = page.total
     head = f"{len(profiles)} profile(s) found."
-    return result(found, head + "\n" + render(found.model_dump(mode="json", exclude_none=True)))
+    return result(found, head)

@@ -9,7 +9,7 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
-from tools.common import deps, render, result
+from tools.common import deps, result
 
 
 class QuotaView(BaseModel):
@@ -88,7 +88,7 @@ async def quota_status(ctx: Context) -> Annotated[CallToolResult, StatusView]:
     use it when a tool says to wait, or before a long job.
     """
     view = await status_view(ctx)
-    return result(view, render(view.model_dump(mode="json", exclude_none=True)), untrusted=False)
+    return result(view, untrusted=False)
 
 
 STATUS_URI = "sprinklr://status/{section}"
