@@ -13,13 +13,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import anyio
 import cachetools
-import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict
-from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +155,11 @@ class MemoryBackend:
         """Nothing to release."""
 
 
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+
 class RedisBackend:
     """A cache in Redis shared by replicas: JSON values with a PX expiry, read in bulk with MGET.
 
@@ -165,7 +168,12 @@ class RedisBackend:
     """
 
     def __init__(self, url: str, *, prefix: str = "sprinklr-mcp:cache:") -> None:
-        self._redis = aioredis.Redis.from_url(url)
+        # Imported here: a server without Redis does not pay for loading it at start-up.
+        import redis.asyncio as aioredis
+        from redis.exceptions import RedisError
+
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(url)
+        self._error: type[RedisError] = RedisError
         self._prefix = prefix
         self._failing = False
 
@@ -181,7 +189,7 @@ class RedisBackend:
         """The value for `key`, or MISSING."""
         try:
             raw = await self._redis.get(self._prefix + key)
-        except RedisError as exc:
+        except self._error as exc:
             self._report(exc)
             return MISSING
         self._report(None)
@@ -193,7 +201,7 @@ class RedisBackend:
             return {}
         try:
             raws = await self._redis.mget([self._prefix + key for key in keys])
-        except RedisError as exc:
+        except self._error as exc:
             self._report(exc)
             return {}
         self._report(None)
@@ -206,7 +214,7 @@ class RedisBackend:
         data = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
         try:
             await self._redis.set(self._prefix + key, data, px=max(1, round(ttl * 1000)))
-        except RedisError as exc:
+        except self._error as exc:
             self._report(exc)
             return
         self._report(None)

@@ -18,12 +18,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import anyio
 import anyio.to_thread
 import platformdirs
-import redis.asyncio as aioredis
 
 log = logging.getLogger(__name__)
 
@@ -484,6 +483,10 @@ return 0
 """
 
 
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+
 class RedisLedger:
     """A ledger in Redis, shared by replicas on many hosts; keys are prefixed `sprinklr-mcp:`.
 
@@ -499,7 +502,10 @@ class RedisLedger:
         lease_seconds: float = 120.0,
         poll_interval: float = 0.02,
     ) -> None:
-        self._redis = aioredis.Redis.from_url(url)
+        # Imported here: a server without Redis does not pay for loading it at start-up.
+        import redis.asyncio as aioredis
+
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(url)
         self._prefix = prefix
         self._lease_ms = int(lease_seconds * 1000)
         self._poll = poll_interval

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
 
 import httpx2 as httpx
+from cachetools import LRUCache
 from pydantic import ValidationError
 
 from server.cache import TTL, Cache
@@ -46,6 +47,8 @@ class SprinklrClient:
         self._cache = cache
         self._env = env
         self._ttl = ttl or TTL()
+        # Parsed models of recently read payloads: a cache hit skips validation (models are frozen, so sharing is safe).
+        self._parsed: LRUCache[int, tuple[Any, Case | Message | Profile]] = LRUCache(maxsize=2048)
         self.upstream_calls = 0
 
     @property
@@ -326,12 +329,19 @@ class SprinklrClient:
         return SearchPage(results=raw["results"], cursor=raw["cursor"], total=raw["total"], issued=raw["issued"])
 
     def _parse(self, model: type[M], raw: Any, what: str) -> M:
+        """The wire model of a cached payload; parsed once per payload object (the memory cache returns the same)."""
+        seen = self._parsed.get(id(raw))
+        # The memo holds the payload itself, so its id cannot be reused by another object while the entry lives.
+        if seen is not None and seen[0] is raw and isinstance(seen[1], model):
+            return seen[1]
         try:
-            return model.model_validate(raw)
+            parsed = model.model_validate(raw)
         except ValidationError:
             raise SprinklrError(
                 f"Sprinklr's answer for {what} was missing its identifier or was malformed; it cannot be shown."
             ) from None
+        self._parsed[id(raw)] = (raw, parsed)
+        return parsed
 
 
 def _message_time(message_id: str) -> str | None:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from server.models import Case
 from server.sprinklr import SprinklrClient
 from tools.common import decode_cursor, deps, encode_cursor, fit, result, search_page
-from tools.views import CaseSummary, CaseView, case_summary, case_view
+from tools.views import CaseSummary, CaseView, View, case_summary, case_view
 
 CaseNumber = Annotated[int, Field(gt=0, le=2**53, description="Case number as agents see it, e.g. 48213.")]
 CaseId = Annotated[
@@ -151,7 +151,7 @@ def case_search_body(query: CaseQuery, field_ids: dict[str, str], start: int = 0
     }
 
 
-class CaseList(BaseModel):
+class CaseList(View):
     """A page of cases."""
 
     results: list[CaseSummary]
@@ -264,14 +264,17 @@ async def search_cases(
         )
     _check_ranges(query)
 
+    summaries: list[CaseSummary] = []
+
     def budget_fits(found: list[Case]) -> int:
-        return fit([case_summary(c, d.fence, d.settings.custom_fields) for c in found], d.budget_chars)
+        summaries[:] = [case_summary(c, d.fence, d.settings.custom_fields) for c in found]
+        return fit(summaries, d.budget_chars)
 
     cases, total, offset, next_cursor = await run_case_search(
         d.client, query, d.settings.custom_fields, payload, budget_fits
     )
     view = CaseList(
-        results=[case_summary(c, d.fence, d.settings.custom_fields) for c in cases],
+        results=summaries[: len(cases)],  # built once, while fitting the budget
         total=total,
         offset=offset,
         next_cursor=next_cursor,

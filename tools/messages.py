@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from server.models import Message
 from tools.cases import CaseId, CaseNumber, ChannelType, Cursor, Detail, PageSize, epoch
 from tools.common import decode_cursor, deps, encode_cursor, fit, result, search_page
-from tools.views import MessageView, message_view
+from tools.views import MessageView, View, message_view
 
 MessageId = Annotated[
     str,
@@ -28,7 +28,7 @@ MessageId = Annotated[
 MESSAGE_TEXT_LIMIT = 1500
 
 
-class Conversation(BaseModel):
+class Conversation(View):
     """A page of a case's conversation."""
 
     case_number: int | None = None
@@ -163,7 +163,7 @@ def message_search_body(query: MessageQuery, start: int = 0) -> dict[str, Any]:
     }
 
 
-class MessageList(BaseModel):
+class MessageList(View):
     """A page of messages found by search."""
 
     results: list[MessageView]

@@ -7,16 +7,16 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from server.errors import NotFound
 from server.models import Case, Profile
 from tools.cases import CaseQuery, ChannelType, case_search_body
 from tools.common import deps, fit, result
-from tools.views import CaseSummary, ProfileView, case_summary, profile_view
+from tools.views import CaseSummary, ProfileView, View, case_summary, profile_view
 
 
-class CustomerLookup(BaseModel):
+class CustomerLookup(View):
     """Profiles found, and each one's recent cases when asked for."""
 
     profiles: list[ProfileView]

@@ -7,12 +7,13 @@ from typing import Annotated
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.types import CallToolResult
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from tools.common import deps, result
+from tools.views import View
 
 
-class QuotaView(BaseModel):
+class QuotaView(View):
     """Sprinklr API budget for this key, shared by every process and replica using the same ledger."""
 
     per_second_limit: int
@@ -28,7 +29,7 @@ class QuotaView(BaseModel):
     ledger: str = Field(description="Where the quota is shared: memory, file or redis.")
 
 
-class CacheView(BaseModel):
+class CacheView(View):
     """The shared cache."""
 
     entries: int
@@ -41,7 +42,7 @@ class CacheView(BaseModel):
     hit_ratio: float
 
 
-class StatusView(BaseModel):
+class StatusView(View):
     """Quota and cache status."""
 
     quota: QuotaView

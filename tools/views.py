@@ -24,10 +24,28 @@ UNTRUSTED_NOTE = (
 )
 
 
+def _without_null_branches(schema: dict[str, Any]) -> None:
+    """Views never send null (empty fields are left out), so `X | None` is published as plain, optional X.
+
+    That is the truth about the wire, and a smaller schema: clients check every result against it.
+    """
+    for prop in schema.get("properties", {}).values():
+        branches = prop.get("anyOf")
+        if isinstance(branches, list) and {"type": "null"} in branches:
+            rest = [branch for branch in branches if branch != {"type": "null"}]
+            del prop["anyOf"]
+            if prop.get("default", 0) is None:
+                del prop["default"]
+            if len(rest) == 1:
+                prop.update(rest[0])
+            else:
+                prop["anyOf"] = rest
+
+
 class View(BaseModel):
     """Base of every view: empty fields are left out of what the model reads."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_without_null_branches)
 
 
 def iso(moment: datetime | None) -> str | None:

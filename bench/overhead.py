@@ -1,0 +1,93 @@
+"""overhead: round trip of a cache-hit get_case_by_number over stdio, against a bare MCPServer's echo, interleaved."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from mcp import Client
+
+from bench.harness import (
+    BenchResult,
+    CallLog,
+    Metric,
+    percentile,
+    sandbox_process,
+    server_env,
+    stdio_server,
+    summary_ms,
+    timed_call,
+)
+
+TARGET_RATIO = 1.3
+
+
+async def validation_ms(client: Client, name: str, arguments: dict[str, Any], repeat: int) -> float:
+    """Median time the SDK client spends checking one result against the tool's output schema (client-side)."""
+    outcome = await client.call_tool(name, arguments)
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        await client.session.validate_tool_result(name, outcome)
+        times.append(time.perf_counter() - started)
+    return percentile(times, 50) * 1000
+
+
+async def run(quick: bool) -> BenchResult:
+    """Both servers as stdio subprocesses, one call each in turn (the order alternating), so noise hits both."""
+    rounds = 150 if quick else 1000
+    warmup = 20 if quick else 50
+    result = BenchResult("overhead")
+    with sandbox_process() as sandbox:
+        number = (await sandbox.dataset())["caseNumbers"]["sample"][1]
+        ours_params = stdio_server(["-m", "server", "serve"], server_env(sandbox))
+        bare_params = stdio_server(["-m", "bench.bare_server"])
+        async with Client(ours_params) as ours, Client(bare_params) as bare:
+            ours_log, bare_log = CallLog(), CallLog()
+            calls = {
+                "ours": (ours, ours_log, "get_case_by_number", {"case_number": number}),
+                "bare": (bare, bare_log, "echo", {"text": "hello"}),
+            }
+            # The first call fills our cache; the warm-up rounds settle both processes (imports, allocations).
+            for _ in range(warmup):
+                for client, _log, name, arguments in calls.values():
+                    await timed_call(client, CallLog(), name, arguments)
+            before = await sandbox.requests()
+            started = time.perf_counter()
+            for index in range(rounds):
+                order = ("ours", "bare") if index % 2 == 0 else ("bare", "ours")
+                for key in order:
+                    client, log, name, arguments = calls[key]
+                    await timed_call(client, log, name, arguments)
+            elapsed = time.perf_counter() - started
+            upstream = await sandbox.requests() - before
+            checks = {key: await validation_ms(c, n, a, rounds) for key, (c, _log, n, a) in calls.items()}
+    ours_stats, bare_stats = summary_ms(ours_log.latencies), summary_ms(bare_log.latencies)
+    result.add(Metric("median round trip", ours_stats["p50_ms"], "ms", bare_stats["p50_ms"], "bare echo", TARGET_RATIO))
+    result.add(Metric("p99 round trip", ours_stats["p99_ms"], "ms", bare_stats["p99_ms"], "bare echo", TARGET_RATIO))
+    # The SDK client validates every structured result against the tool's output schema, in pure Python: a cost
+    # of the client paid per call, which grows with the schema. Without it, what is left is server and transport.
+    result.add(
+        Metric(
+            "median excl. client schema check",
+            round(ours_stats["p50_ms"] - checks["ours"], 3),
+            "ms",
+            round(bare_stats["p50_ms"] - checks["bare"], 3),
+            "bare echo",
+        )
+    )
+    result.add(
+        Metric("client schema check per result", round(checks["ours"], 3), "ms", round(checks["bare"], 3), "bare")
+    )
+    result.add(Metric("upstream calls while measuring", upstream, "requests", target=0))
+    result.add(Metric("failed calls", len(ours_log.failures) + len(bare_log.failures), "calls", target=0))
+    result.details = {
+        "rounds": rounds,
+        "case_number": number,
+        "ours": ours_stats,
+        "bare": bare_stats,
+        "client_schema_check_ms": checks,
+        "seconds_measuring": round(elapsed, 2),
+        "failures": (ours_log.failures + bare_log.failures)[:10],
+    }
+    return result
