@@ -24,7 +24,7 @@ from mcp_types import ErrorData, JSONRPCError
 from pydantic import ValidationError
 
 from server.auth import SprinklrAuth
-from server.cache import Cache, CacheBackend, MemoryBackend, RedisBackend
+from server.cache import IN_MEMORY_FACTOR, Cache, CacheBackend, MemoryBackend, RedisBackend
 from server.guard import ReadOnlyGuard, ReadOnlyTransport
 from server.ledger import FileLedger, Ledger, MemoryLedger, RedisLedger
 from server.middleware import ArgumentChecks
@@ -84,7 +84,11 @@ def make_cache(settings: Settings) -> Cache:
     if settings.redis_url:
         backend = RedisBackend(settings.redis_url)
     else:
-        backend = MemoryBackend(max_entries=settings.cache_max_entries, max_bytes=settings.cache_max_mb * 1024 * 1024)
+        backend = MemoryBackend(
+            max_entries=settings.cache_max_entries,
+            max_bytes=settings.cache_max_mb * 1024 * 1024,
+            size_factor=IN_MEMORY_FACTOR,  # the client gives JSON sizes; the bound is on memory
+        )
     return Cache(backend)
 
 

@@ -102,16 +102,30 @@ class _Entry:
     ttl: float
 
 
+# Parsed JSON takes about 3.3 times its wire size as Python objects (measured by bench/memory.py): the memory
+# bound counts that, so that SPRINKLR_MCP_CACHE_MB bounds memory, not response bytes.
+IN_MEMORY_FACTOR = 3.3
+
+
 class MemoryBackend:
-    """An in-process LRU cache bounded by entry count and by approximate bytes, with per-entry expiry."""
+    """An in-process LRU cache bounded by entry count and by approximate bytes, with per-entry expiry.
+
+    `size_factor` scales the sizes given to set(): with IN_MEMORY_FACTOR, wire (JSON) sizes approximate memory.
+    """
 
     def __init__(
-        self, max_entries: int = 10_000, max_bytes: int = 64 * MiB, *, clock: Callable[[], float] = time.monotonic
+        self,
+        max_entries: int = 10_000,
+        max_bytes: int = 64 * MiB,
+        *,
+        size_factor: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_entries < 1 or max_bytes < 1:
             raise ValueError("max_entries and max_bytes must be at least 1")
         self._max_entries = max_entries
         self._max_bytes = max_bytes
+        self._size_factor = size_factor
         # Sized by the callers' byte estimates; the entry bound is enforced in set(), as cachetools has one bound.
         self._data: cachetools.TLRUCache[str, _Entry] = cachetools.TLRUCache(
             maxsize=max_bytes,
@@ -136,7 +150,7 @@ class MemoryBackend:
 
     async def set(self, key: str, value: Any, size: int, ttl: float) -> None:
         """Store `value`, evicting least-recently-used entries until both bounds hold."""
-        size = max(size, 0)
+        size = int(max(size, 0) * self._size_factor)
         if ttl <= 0 or size > self._max_bytes:
             # Not storable; drop any older value too, so that a refetch is never answered by what it replaced.
             self._data.pop(key, None)
