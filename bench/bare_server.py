@@ -1,6 +1,15 @@
-"""The baseline: a bare MCPServer with one trivial tool, served over stdio, to compare our overhead against."""
+"""The baselines: a bare MCPServer with one trivial tool, served over stdio, to compare our overhead against.
+
+It also has `canned_case`: the same answer, byte for byte, that our get_case_by_number gave (taken from the file
+named by BENCH_CANNED_CASE) under the same output schema, so that a second ratio isolates our code from the cost of
+the payload itself (serialising, parsing and schema-checking a 2-3 KB result instead of a 5-byte echo).
+"""
 
 from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Any
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -14,6 +23,24 @@ def build_bare_server() -> MCPServer:
     async def echo(text: str) -> str:
         """Return the text unchanged."""
         return text
+
+    canned_path = os.environ.get("BENCH_CANNED_CASE")
+    if canned_path:
+        # Imported only here, so that the cold-start baseline stays a bare server.
+        from mcp.types import CallToolResult
+
+        from tools.views import CaseView
+
+        with open(canned_path, encoding="utf-8") as handle:
+            canned = CallToolResult.model_validate(json.load(handle))
+
+        async def canned_case(case_number: int) -> Any:
+            """Return the recorded answer of our get_case_by_number."""
+            return canned
+
+        # The same output schema as ours; set as an object, since CaseView is not a module-level name here.
+        canned_case.__annotations__["return"] = Annotated[CallToolResult, CaseView]
+        server.add_tool(canned_case)
 
     return server
 

@@ -5,6 +5,7 @@ This is the composition root: the one place in server/ that reaches into tools/,
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import urllib.request
@@ -208,6 +209,8 @@ class AnswerMalformedLines:
 async def run_stdio(server: MCPServer[Any]) -> None:
     """Serve MCP over stdio, answering malformed lines with a JSON-RPC error rather than dropping them."""
     lowlevel = server._lowlevel_server  # the SDK's own run_stdio_async does exactly this, without the answer
+    # Everything loaded so far lives as long as the process: keep it out of the collector's way.
+    gc.freeze()
     async with stdio_server() as (read_stream, write_stream):
         await lowlevel.run(
             AnswerMalformedLines(read_stream, write_stream), write_stream, lowlevel.create_initialization_options()

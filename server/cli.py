@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -148,6 +149,7 @@ def _serve(settings: Settings, args: argparse.Namespace, demo: bool = False) -> 
     else:
         print(f"sprinklr-mcp: MCP over streamable HTTP at {url}", file=sys.stderr)
     app = http_app(server, settings, args.host, port)
+    gc.freeze()  # what start-up loaded lives as long as the process: keep it out of the collector's way
     uvicorn.run(app, host=args.host, port=port, log_level="warning")
     return 0
 

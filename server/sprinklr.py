@@ -47,8 +47,9 @@ class SprinklrClient:
         self._cache = cache
         self._env = env
         self._ttl = ttl or TTL()
-        # Parsed models of recently read payloads: a cache hit skips validation (models are frozen, so sharing is safe).
-        self._parsed: LRUCache[int, tuple[Any, Case | Message | Profile]] = LRUCache(maxsize=2048)
+        # Parsed models of the most recently read payloads (a few pages): a hot cache hit skips validation. Kept small:
+        # it lives outside the cache bound. Models are frozen, so sharing them is safe.
+        self._parsed: LRUCache[int, tuple[Any, Case | Message | Profile]] = LRUCache(maxsize=256)
         self.upstream_calls = 0
 
     @property
