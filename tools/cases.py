@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from server.models import Case
 from server.sprinklr import SprinklrClient
-from tools.common import decode_cursor, deps, encode_cursor, fit, result, search_page
+from tools.common import Deps, decode_cursor, deps, encode_cursor, fit, result, search_page
 from tools.views import CaseSummary, CaseView, View, case_summary, case_view
 
 CaseNumber = Annotated[int, Field(gt=0, le=2**53, description="Case number as agents see it, e.g. 48213.")]
@@ -300,8 +300,7 @@ def _check_ranges(query: CaseQuery) -> None:
         raise ToolError("Invalid range: case_number_from must not be greater than case_number_to.")
 
 
-def _case_result(case: Case, ctx: Context, detail: str) -> CallToolResult:
-    d = deps(ctx)
+def _case_result(case: Case, d: Deps, detail: str) -> CallToolResult:
     full = detail == "full"
     limit = d.text_limit if full else max(500, d.budget_chars // 4)
     view = case_view(case, d.fence, d.settings.custom_fields, full=full, limit=limit)
@@ -320,7 +319,8 @@ async def get_case_by_number(
     Use when the user quotes a case number. For the conversation, call get_case_messages; to find cases by
     status, customer or time, use search_cases.
     """
-    return _case_result(await deps(ctx).client.get_case_by_number(case_number, fresh=fresh), ctx, detail)
+    d = deps(ctx)
+    return _case_result(await d.client.get_case_by_number(case_number, fresh=fresh), d, detail)
 
 
 async def get_case(
@@ -329,4 +329,5 @@ async def get_case(
     """Fetch one Sprinklr case by its internal id (as found in messages or links), with the same fields as
     get_case_by_number. Prefer get_case_by_number when you have the case number.
     """
-    return _case_result(await deps(ctx).client.get_case(case_id, fresh=fresh), ctx, detail)
+    d = deps(ctx)
+    return _case_result(await d.client.get_case(case_id, fresh=fresh), d, detail)
