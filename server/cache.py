@@ -319,7 +319,7 @@ class Cache:
         self._misses += len(keys) - len(found)
         return found
 
-    async def put(self, key: str, value: Any, size: int, ttl: float) -> None:
+    async def remember(self, key: str, value: Any, size: int, ttl: float) -> None:
         """Store a value fetched outside get_or_fetch, e.g. one item of a bulk read."""
         await self._backend.set(key, value, size, ttl)
 

@@ -159,9 +159,9 @@ class SprinklrClient:
     ) -> None:
         """Cache a case under its other key too, so a later lookup by id or number costs no call."""
         if by_id and raw.get("id"):
-            await self._cache.put(f"case:id:{raw['id']}", raw, size, self._ttl.case)
+            await self._cache.remember(f"case:id:{raw['id']}", raw, size, self._ttl.case)
         if by_number and raw.get("caseNumber") is not None:
-            await self._cache.put(f"case:n:{raw['caseNumber']}", raw, size, self._ttl.case)
+            await self._cache.remember(f"case:n:{raw['caseNumber']}", raw, size, self._ttl.case)
 
     async def get_case_message_ids(self, case_id: str, *, fresh: bool = False) -> list[str]:
         """Every message id of a case, in conversation order, following Sprinklr's time cursor."""
@@ -217,7 +217,7 @@ class SprinklrClient:
                 mid = item.get("messageId") or item.get("id")
                 if isinstance(mid, str):
                     by_id[mid] = item
-                    await self._cache.put(f"msg:{mid}", item, per_item, self._ttl.message)
+                    await self._cache.remember(f"msg:{mid}", item, per_item, self._ttl.message)
             done += len(batch)
             if progress is not None:
                 await progress(done, len(wanted))
@@ -324,9 +324,9 @@ class SprinklrClient:
             if entity == "CASE":
                 await self._remember_case(item, 1024)
             elif entity == "MESSAGE" and isinstance(item.get("messageId"), str):
-                await self._cache.put(f"msg:{item['messageId']}", item, 1024, self._ttl.message)
+                await self._cache.remember(f"msg:{item['messageId']}", item, 1024, self._ttl.message)
             elif entity == "PROFILE" and item.get("id") is not None:
-                await self._cache.put(f"profile:{item['id']}", item, 1024, self._ttl.profile)
+                await self._cache.remember(f"profile:{item['id']}", item, 1024, self._ttl.profile)
         return SearchPage(results=raw["results"], cursor=raw["cursor"], total=raw["total"], issued=raw["issued"])
 
     def _parse(self, model: type[M], raw: Any, what: str) -> M:

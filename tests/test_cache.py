@@ -166,9 +166,9 @@ async def test_the_byte_bound_evicts_least_recently_used_first() -> None:
     backend = MemoryBackend(max_entries=100, max_bytes=1000)
     cache = Cache(backend)
     for n in range(5):
-        await cache.put(f"m:{n}", n, size=200, ttl=60)
+        await cache.remember(f"m:{n}", n, size=200, ttl=60)
     assert await backend.get("m:0") == 0  # now the most recently used
-    await cache.put("m:5", 5, size=200, ttl=60)
+    await cache.remember("m:5", 5, size=200, ttl=60)
     assert await backend.get("m:1") is MISSING
     assert set(await cache.get_many([f"m:{n}" for n in range(6)])) == {"m:0", "m:2", "m:3", "m:4", "m:5"}
     stats = cache.stats()
@@ -195,8 +195,8 @@ async def test_values_that_cannot_be_stored_are_not_and_leave_no_older_copy() ->
 
 async def test_get_many_returns_hits_only_and_counts_them() -> None:
     cache = Cache(MemoryBackend())
-    await cache.put("m:1", None, size=10, ttl=60)
-    await cache.put("m:2", {"text": "hi"}, size=10, ttl=60)
+    await cache.remember("m:1", None, size=10, ttl=60)
+    await cache.remember("m:2", {"text": "hi"}, size=10, ttl=60)
     assert await cache.get_many(["m:1", "m:2", "m:3"]) == {"m:1": None, "m:2": {"text": "hi"}}
     stats = cache.stats()
     assert (stats.hits, stats.misses) == (2, 1)
