@@ -15,6 +15,20 @@ from server.app import build_server
 from server.sandbox import SandboxConfig, running_sandbox
 from server.sandbox.runner import RunningSandbox
 from server.settings import Settings, load_settings
+from tests.redis_server import redis_server
+
+ALL_TOOLS = frozenset(
+    {
+        "search_cases",
+        "get_case_by_number",
+        "get_case",
+        "get_case_messages",
+        "get_message",
+        "search_messages",
+        "lookup_profile",
+        "quota_status",
+    }
+)
 
 # Raised limits for tests that are not about rate limiting; those set their own through the admin API.
 OPEN_LIMITS = {"rate_per_second": 100_000, "rate_per_hour": 10_000_000}
@@ -60,6 +74,13 @@ class SandboxAdmin:
     def requests(self) -> int:
         """How many Sprinklr API requests the sandbox received since the last reset."""
         return int(self.stats()["requests"])
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A redis-server on loopback for the session (tests skip, saying why, when there is none to start)."""
+    with redis_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ from mcp import Client, StdioServerParameters
 from server.app import build_server
 from server.sandbox.runner import RunningSandbox
 from tests.conftest import SandboxAdmin, sandbox_settings, server_env, text_of
-from tests.redis_server import redis_server
 
 pytestmark = pytest.mark.anyio
 
@@ -155,13 +153,6 @@ async def test_two_server_processes_with_one_key_share_the_hourly_budget_through
     assert sandbox.requests() == 24
     assert refused == 40 - 24
     assert sandbox.stats()["rate_limited"] == 0
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A redis-server on loopback, started for the test."""
-    with redis_server() as url:
-        yield url
 
 
 @pytest.mark.redis

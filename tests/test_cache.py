@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -12,23 +12,12 @@ import redis.asyncio as aioredis
 
 from server.cache import MISSING, TTL, BackendStats, Cache, CacheBackend, MemoryBackend, RedisBackend
 
-try:
-    from tests.redis_server import redis_server
-except ImportError:  # tests/ is not a package: pytest put the directory itself on sys.path
-    from redis_server import redis_server  # type: ignore[no-redef,import-not-found]
-
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with redis_server() as url:
-        yield url
 
 
 class FakeClock:

@@ -11,18 +11,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from server.sandbox.runner import RunningSandbox
-from tests.conftest import SandboxAdmin, clean_env, server_env, text_of
+from tests.conftest import ALL_TOOLS, SandboxAdmin, clean_env, server_env, text_of
 
-TOOLS = {
-    "search_cases",
-    "get_case_by_number",
-    "get_case",
-    "get_case_messages",
-    "get_message",
-    "search_messages",
-    "lookup_profile",
-    "quota_status",
-}
 TIMEOUT = 60
 
 
@@ -54,7 +44,7 @@ def test_tools_with_sandbox_lists_all_eight_tools(tmp_path: Path) -> None:
     done = run("tools", "--sandbox", env={}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     listed = {line.split()[0] for line in done.stdout.splitlines() if line.strip()}
-    assert listed == TOOLS
+    assert listed == ALL_TOOLS
 
 
 def test_call_get_case_by_number_with_sandbox_prints_the_case(tmp_path: Path) -> None:
@@ -136,7 +126,7 @@ async def test_serve_over_stdio_lists_the_tools_and_reads_a_case_from_the_sandbo
     )
     async with Client(params) as session:
         listing = await session.list_tools()
-        assert {tool.name for tool in listing.tools} == TOOLS
+        assert {tool.name for tool in listing.tools} == ALL_TOOLS
         result = await session.call_tool("get_case_by_number", {"case_number": 48213})
     assert not result.is_error, text_of(result)
     assert result.structured_content is not None

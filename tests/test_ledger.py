@@ -9,18 +9,13 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 
 from server.ledger import FileLedger, Ledger, MemoryLedger, RedisLedger, TokenRecord
-
-try:
-    from tests.redis_server import redis_server
-except ImportError:  # tests/ is not a package: pytest put the directory itself on sys.path
-    from redis_server import redis_server  # type: ignore[no-redef,import-not-found]
 
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parents[1]
@@ -30,12 +25,6 @@ T0 = 1_700_000_000.0
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with redis_server() as url:
-        yield url
 
 
 @pytest.fixture(params=["memory", "file", pytest.param("redis", marks=pytest.mark.redis)])

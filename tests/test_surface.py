@@ -20,21 +20,11 @@ from mcp.types import Tool
 from server.app import build_server
 from server.sandbox.runner import RunningSandbox
 from server.settings import ConfigError, load_settings
-from tests.conftest import SandboxAdmin, sandbox_settings
+from tests.conftest import ALL_TOOLS, SandboxAdmin, sandbox_settings
 
 pytestmark = pytest.mark.anyio
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
-ALL_TOOLS = {
-    "search_cases",
-    "get_case_by_number",
-    "get_case",
-    "get_case_messages",
-    "get_message",
-    "search_messages",
-    "lookup_profile",
-    "quota_status",
-}
 # Words (between underscores) that would make an input look like a write or a raw request. "post" is not one:
 # Sprinklr's brandPost is a noun, and "created"/"modified" are times, not verbs.
 WRITE_WORDS = frozenset(
