@@ -14,7 +14,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from server.models import Case
 from server.sprinklr import SprinklrClient
-from tools.common import Deps, decode_cursor, deps, encode_cursor, fit, result, search_page
+from tools.common import Deps, decode_cursor, deps, encode_cursor, fit, rendered, result, search_page
+from tools.text import Fence
 from tools.views import CaseSummary, CaseView, View, case_summary, case_view
 
 CaseNumber = Annotated[int, Field(gt=0, le=2**53, description="Case number as agents see it, e.g. 48213.")]
@@ -303,10 +304,13 @@ def _check_ranges(query: CaseQuery) -> None:
 def _case_result(case: Case, d: Deps, detail: str) -> CallToolResult:
     full = detail == "full"
     limit = d.text_limit if full else max(500, d.budget_chars // 4)
-    view = case_view(case, d.fence, d.settings.custom_fields, full=full, limit=limit)
-    head = f"Case {view.case_number} ({view.status or 'status unknown'})"
-    hint = "Conversation: call get_case_messages with this case_number."
-    return result(view, head, hint)
+
+    def render(fence: Fence) -> CallToolResult:
+        view = case_view(case, fence, d.settings.custom_fields, full=full, limit=limit)
+        head = f"Case {view.case_number} ({view.status or 'status unknown'})"
+        return result(view, head, "Conversation: call get_case_messages with this case_number.")
+
+    return rendered(case, f"case:{detail}", d, render)
 
 
 async def get_case_by_number(

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
+from cachetools import LRUCache
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
@@ -64,6 +65,44 @@ def result(
     if untrusted and "<<untrusted:" in text:
         text += f"\n\n({UNTRUSTED_NOTE})"
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+
+# A fence id no customer text can contain (clean() turns control characters into spaces): rendered results are
+# kept with it and given each call's own id on the way out.
+NONCE_SLOT = "\x00"
+_rendered: LRUCache[tuple[int, str], tuple[object, Settings, CallToolResult]] = LRUCache(maxsize=512)
+
+
+def rendered(record: object, variant: str, d: Deps, render: Callable[[Fence], CallToolResult]) -> CallToolResult:
+    """The result showing `record` (a parsed, cached wire model), rendered once per record and variant.
+
+    A cache hit returns the same record object, so its view is not built and rendered again on every call;
+    only the fence id is new each time.
+    """
+    key = (id(record), variant)
+    kept = _rendered.get(key)
+    # The entry holds the record and settings themselves, so neither id can be reused while it lives.
+    if kept is None or kept[0] is not record or kept[1] is not d.settings:
+        kept = (record, d.settings, render(Fence(redact_pii=d.fence.redact_pii, nonce=NONCE_SLOT)))
+        _rendered[key] = kept
+    return _with_nonce(kept[2], d.fence.nonce)
+
+
+def _with_nonce(template: CallToolResult, nonce: str) -> CallToolResult:
+    def fill(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace(NONCE_SLOT, nonce) if NONCE_SLOT in value else value
+        if isinstance(value, dict):
+            return {key: fill(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [fill(item) for item in value]
+        return value
+
+    text = "".join(getattr(block, "text", "") for block in template.content)
+    return CallToolResult(
+        content=[TextContent(type="text", text=text.replace(NONCE_SLOT, nonce))],
+        structured_content=fill(template.structured_content),
+    )
 
 
 def fit(views: Sequence[BaseModel], budget_chars: int) -> int:
