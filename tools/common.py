@@ -70,7 +70,8 @@ def result(
 # A fence id no customer text can contain (clean() turns control characters into spaces): rendered results are
 # kept with it and given each call's own id on the way out.
 NONCE_SLOT = "\x00"
-_rendered: LRUCache[tuple[int, str], tuple[object, Settings, CallToolResult]] = LRUCache(maxsize=512)
+# Small: it holds whole results outside the cache bound; a hot case is what it is for.
+_rendered: LRUCache[tuple[int, str], tuple[object, Settings, CallToolResult]] = LRUCache(maxsize=64)
 
 
 def rendered(record: object, variant: str, d: Deps, render: Callable[[Fence], CallToolResult]) -> CallToolResult:
