@@ -100,6 +100,19 @@ class SprinklrClient:
             ) from None
         return payload, len(response.content)
 
+    async def _read_one(
+        self, model: type[M], path: str, *, what: str, missing: str, params: dict[str, str] | None = None
+    ) -> tuple[dict[str, Any], int]:
+        """GET one entity: its payload (checked to parse, since a payload that cannot be shown must not be cached)."""
+        payload, size = await self._call("GET", path, what=what, params=params, not_found=missing)
+        data = unwrap(payload)
+        if isinstance(data, list):
+            data = data[0] if data else None
+        if not isinstance(data, dict):
+            raise NotFound(missing)
+        self._parse(model, data, what)
+        return data, size
+
     # Cases
 
     async def get_case_by_number(self, case_number: int, *, fresh: bool = False) -> Case:
@@ -141,13 +154,7 @@ class SprinklrClient:
         )
 
         async def fetch() -> tuple[Any, int]:
-            payload, size = await self._call("GET", f"/api/v2/case/{case_id}", what=what, not_found=missing)
-            data = unwrap(payload)
-            if isinstance(data, list):
-                data = data[0] if data else None
-            if not isinstance(data, dict):
-                raise NotFound(missing)
-            self._parse(Case, data, what)
+            data, size = await self._read_one(Case, f"/api/v2/case/{case_id}", what=what, missing=missing)
             await self._remember_case(data, size, by_id=False)
             return data, size
 
@@ -237,16 +244,9 @@ class SprinklrClient:
         )
 
         async def fetch() -> tuple[Any, int]:
-            payload, size = await self._call(
-                "GET", "/api/v2/message/byMessageId", what=what, params={"messageId": message_id}, not_found=missing
+            return await self._read_one(
+                Message, "/api/v2/message/byMessageId", what=what, missing=missing, params={"messageId": message_id}
             )
-            data = unwrap(payload)
-            if isinstance(data, list):
-                data = data[0] if data else None
-            if not isinstance(data, dict):
-                raise NotFound(missing)
-            self._parse(Message, data, what)
-            return data, size
 
         raw = await self._cache.get_or_fetch(f"msg:{message_id}", fetch, self._ttl.message)
         return self._parse(Message, raw, what)
@@ -262,12 +262,7 @@ class SprinklrClient:
         )
 
         async def fetch() -> tuple[Any, int]:
-            payload, size = await self._call("GET", f"/api/v2/profile/{profile_id}", what=what, not_found=missing)
-            data = unwrap(payload)
-            if not isinstance(data, dict):
-                raise NotFound(missing)
-            self._parse(Profile, data, what)
-            return data, size
+            return await self._read_one(Profile, f"/api/v2/profile/{profile_id}", what=what, missing=missing)
 
         raw = await self._cache.get_or_fetch(f"profile:{profile_id}", fetch, self._ttl.profile, fresh=fresh)
         return self._parse(Profile, raw, what)

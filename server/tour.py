@@ -21,28 +21,21 @@ async def run_tour(settings: Settings) -> int:
         tools = await client.list_tools()
         print(f"== {len(tools.tools)} read-only tools: {', '.join(t.name for t in tools.tools)}\n")
 
-        steps: list[tuple[str, dict[str, Any]]] = [
-            ("search_cases", {"status": ["Open"], "priority": ["High", "Urgent"], "page_size": 3}),
+        async def show(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+            outcome = await client.call_tool(name, arguments)
+            print(f"== {name} {arguments}\n{_text(outcome)}\n")
+            return outcome.structured_content or {}
+
+        cases = (await show("search_cases", {"status": ["Open"], "priority": ["High", "Urgent"], "page_size": 3}))[
+            "results"
         ]
-        found = await client.call_tool(*steps[0])
-        print(f"== search_cases {steps[0][1]}\n{_text(found)}\n")
-        cases = (found.structured_content or {}).get("results") or []
         if not cases:
             print("The sandbox returned no open high-priority cases.")
             return 1
         number = cases[0]["case_number"]
-        for name, arguments in (
-            ("get_case_by_number", {"case_number": number}),
-            ("get_case_messages", {"case_number": number, "order": "newest_first", "limit": 4}),
-        ):
-            outcome = await client.call_tool(name, arguments)
-            print(f"== {name} {arguments}\n{_text(outcome)}\n")
-            if name == "get_case_by_number":
-                contact = (outcome.structured_content or {}).get("contact") or {}
+        contact = (await show("get_case_by_number", {"case_number": number})).get("contact") or {}
+        await show("get_case_messages", {"case_number": number, "order": "newest_first", "limit": 4})
         if contact.get("channel_id"):
-            arguments = {"channel_id": contact["channel_id"], "include_cases": True, "cases_limit": 3}
-            outcome = await client.call_tool("lookup_profile", arguments)
-            print(f"== lookup_profile {arguments}\n{_text(outcome)}\n")
-        status = await client.call_tool("quota_status", {})
-        print(f"== quota_status\n{_text(status)}")
+            await show("lookup_profile", {"channel_id": contact["channel_id"], "include_cases": True, "cases_limit": 3})
+        await show("quota_status", {})
     return 0
