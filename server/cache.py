@@ -19,6 +19,8 @@ import anyio
 import cachetools
 from pydantic import BaseModel, ConfigDict
 
+from server.tenant import CacheKey
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -267,13 +269,14 @@ class Cache:
         self._coalesced = 0
 
     async def get_or_fetch(
-        self, key: str, fetch: Callable[[], Awaitable[tuple[T, int]]], ttl: float, *, fresh: bool = False
+        self, cache_key: CacheKey, fetch: Callable[[], Awaitable[tuple[T, int]]], ttl: float, *, fresh: bool = False
     ) -> T:
         """The cached value, or fetch's (value, size) stored for `ttl` s; concurrent callers share one fetch.
 
         fresh=True skips the cached value and fetches anew (joining a fresh fetch already running), storing the result.
         If the fetch raises, every caller waiting on it gets the exception and nothing is cached.
         """
+        key = str(cache_key)
         while True:
             if not fresh:
                 cached = await self._backend.get(key)
@@ -312,16 +315,17 @@ class Cache:
         flight.value = value
         return value
 
-    async def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
-        """The cached values among `keys` (misses are left out, for the caller to fetch and put)."""
-        found = await self._backend.get_many(keys)
+    async def get_many(self, keys: Sequence[CacheKey]) -> dict[CacheKey, Any]:
+        """The cached values among `keys` (misses are left out, for the caller to fetch and remember)."""
+        names = {str(key): key for key in keys}
+        found = await self._backend.get_many(list(names))
         self._hits += len(found)
         self._misses += len(keys) - len(found)
-        return found
+        return {names[name]: value for name, value in found.items()}
 
-    async def remember(self, key: str, value: Any, size: int, ttl: float) -> None:
+    async def remember(self, key: CacheKey, value: Any, size: int, ttl: float) -> None:
         """Store a value fetched outside get_or_fetch, e.g. one item of a bulk read."""
-        await self._backend.set(key, value, size, ttl)
+        await self._backend.set(str(key), value, size, ttl)
 
     def stats(self) -> CacheStats:
         """Entries, bytes and bounds from the backend; hits, misses and coalesced callers since start-up."""

@@ -214,8 +214,8 @@ async def _call_tool(settings: Settings, name: str, arguments: dict[str, Any]) -
 
 
 async def _check(settings: Settings) -> int:
-    from server.app import open_app
     from server.errors import SprinklrError
+    from server.runtime import open_app
 
     async with open_app(settings) as app:
         try:

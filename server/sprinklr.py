@@ -19,6 +19,7 @@ from server.cache import TTL, Cache
 from server.errors import NotFound, SprinklrError, Unavailable, error_for, excerpt
 from server.models import Case, Message, Profile, SearchPage, message_id_parts
 from server.quota import Priority
+from server.tenant import Tenant
 from server.transport import PRIORITY_EXTENSION
 
 M = TypeVar("M", Case, Message, Profile)
@@ -42,10 +43,11 @@ def unwrap(payload: Any) -> Any:
 class SprinklrClient:
     """Read-only access to Sprinklr's case, message, search and profile endpoints."""
 
-    def __init__(self, http: httpx.AsyncClient, cache: Cache, *, env: str, ttl: TTL | None = None) -> None:
+    def __init__(self, http: httpx.AsyncClient, cache: Cache, *, tenant: Tenant, ttl: TTL | None = None) -> None:
         self._http = http
         self._cache = cache
-        self._env = env
+        self._tenant = tenant
+        self._env = tenant.env
         self._ttl = ttl or TTL()
         # Parsed models of the most recently read payloads (a few pages): a hot cache hit skips validation. Kept small:
         # it lives outside the cache bound. Models are frozen, so sharing them is safe.
@@ -142,7 +144,9 @@ class SprinklrClient:
             await self._remember_case(match, size, by_number=False)
             return match, size
 
-        raw = await self._cache.get_or_fetch(f"case:n:{case_number}", fetch, self._ttl.case, fresh=fresh)
+        raw = await self._cache.get_or_fetch(
+            self._tenant.key("case-n", case_number), fetch, self._ttl.case, fresh=fresh
+        )
         return self._parse(Case, raw, what)
 
     async def get_case(self, case_id: str, *, fresh: bool = False) -> Case:
@@ -158,7 +162,7 @@ class SprinklrClient:
             await self._remember_case(data, size, by_id=False)
             return data, size
 
-        raw = await self._cache.get_or_fetch(f"case:id:{case_id}", fetch, self._ttl.case, fresh=fresh)
+        raw = await self._cache.get_or_fetch(self._tenant.key("case-id", case_id), fetch, self._ttl.case, fresh=fresh)
         return self._parse(Case, raw, what)
 
     async def _remember_case(
@@ -166,9 +170,9 @@ class SprinklrClient:
     ) -> None:
         """Cache a case under its other key too, so a later lookup by id or number costs no call."""
         if by_id and raw.get("id"):
-            await self._cache.remember(f"case:id:{raw['id']}", raw, size, self._ttl.case)
+            await self._cache.remember(self._tenant.key("case-id", raw["id"]), raw, size, self._ttl.case)
         if by_number and raw.get("caseNumber") is not None:
-            await self._cache.remember(f"case:n:{raw['caseNumber']}", raw, size, self._ttl.case)
+            await self._cache.remember(self._tenant.key("case-n", raw["caseNumber"]), raw, size, self._ttl.case)
 
     async def get_case_message_ids(self, case_id: str, *, fresh: bool = False) -> list[str]:
         """Every message id of a case, in conversation order, following Sprinklr's time cursor."""
@@ -197,7 +201,9 @@ class SprinklrClient:
                     return ids, total_size
                 cursor = next_cursor
 
-        value = await self._cache.get_or_fetch(f"msgids:{case_id}", fetch, self._ttl.associated, fresh=fresh)
+        value = await self._cache.get_or_fetch(
+            self._tenant.key("msg-ids", case_id), fetch, self._ttl.associated, fresh=fresh
+        )
         return [str(item) for item in value]
 
     # Messages
@@ -205,8 +211,8 @@ class SprinklrClient:
     async def get_messages(self, message_ids: Sequence[str], *, progress: ProgressFn | None = None) -> list[Message]:
         """These messages, from the cache where possible and in bulk-fetch batches otherwise, in the order asked."""
         wanted = list(dict.fromkeys(message_ids))
-        found: dict[str, Any] = await self._cache.get_many([f"msg:{mid}" for mid in wanted])
-        by_id: dict[str, Any] = {key.removeprefix("msg:"): value for key, value in found.items()}
+        found = await self._cache.get_many([self._tenant.key("msg", mid) for mid in wanted])
+        by_id: dict[str, Any] = {key.parts[0]: value for key, value in found.items()}
         missing = [mid for mid in wanted if mid not in by_id]
         done = len(wanted) - len(missing)
         if progress is not None and missing:
@@ -224,7 +230,7 @@ class SprinklrClient:
                 mid = item.get("messageId") or item.get("id")
                 if isinstance(mid, str):
                     by_id[mid] = item
-                    await self._cache.remember(f"msg:{mid}", item, per_item, self._ttl.message)
+                    await self._cache.remember(self._tenant.key("msg", mid), item, per_item, self._ttl.message)
             done += len(batch)
             if progress is not None:
                 await progress(done, len(wanted))
@@ -248,7 +254,7 @@ class SprinklrClient:
                 Message, "/api/v2/message/byMessageId", what=what, missing=missing, params={"messageId": message_id}
             )
 
-        raw = await self._cache.get_or_fetch(f"msg:{message_id}", fetch, self._ttl.message)
+        raw = await self._cache.get_or_fetch(self._tenant.key("msg", message_id), fetch, self._ttl.message)
         return self._parse(Message, raw, what)
 
     # Profiles
@@ -264,7 +270,9 @@ class SprinklrClient:
         async def fetch() -> tuple[Any, int]:
             return await self._read_one(Profile, f"/api/v2/profile/{profile_id}", what=what, missing=missing)
 
-        raw = await self._cache.get_or_fetch(f"profile:{profile_id}", fetch, self._ttl.profile, fresh=fresh)
+        raw = await self._cache.get_or_fetch(
+            self._tenant.key("profile", profile_id), fetch, self._ttl.profile, fresh=fresh
+        )
         return self._parse(Profile, raw, what)
 
     # Search
@@ -277,7 +285,9 @@ class SprinklrClient:
             payload, size = await self._call("POST", f"/api/v2/search/{entity}", what=f"{entity} search", body=body)
             return self._page_payload(payload, issued=time.time()), size
 
-        raw = await self._cache.get_or_fetch(f"search:{entity}:{digest}", fetch, self._ttl.search, fresh=fresh)
+        raw = await self._cache.get_or_fetch(
+            self._tenant.key("search", entity, digest), fetch, self._ttl.search, fresh=fresh
+        )
         return await self._page(entity, raw)
 
     async def search_next(self, entity: SearchEntity, cursor: str) -> SearchPage:
@@ -293,7 +303,7 @@ class SprinklrClient:
             )
             return self._page_payload(payload, issued=time.time()), size
 
-        key = "searchc:" + entity + ":" + hashlib.sha256(cursor.encode()).hexdigest()[:32]
+        key = self._tenant.key("search-next", entity, hashlib.sha256(cursor.encode()).hexdigest()[:32])
         raw = await self._cache.get_or_fetch(key, fetch, self._ttl.search)
         return await self._page(entity, raw)
 
@@ -319,9 +329,9 @@ class SprinklrClient:
             if entity == "CASE":
                 await self._remember_case(item, 1024)
             elif entity == "MESSAGE" and isinstance(item.get("messageId"), str):
-                await self._cache.remember(f"msg:{item['messageId']}", item, 1024, self._ttl.message)
+                await self._cache.remember(self._tenant.key("msg", item["messageId"]), item, 1024, self._ttl.message)
             elif entity == "PROFILE" and item.get("id") is not None:
-                await self._cache.remember(f"profile:{item['id']}", item, 1024, self._ttl.profile)
+                await self._cache.remember(self._tenant.key("profile", item["id"]), item, 1024, self._ttl.profile)
         return SearchPage(results=raw["results"], cursor=raw["cursor"], total=raw["total"], issued=raw["issued"])
 
     def _parse(self, model: type[M], raw: Any, what: str) -> M:

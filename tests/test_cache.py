@@ -11,6 +11,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from server.cache import MISSING, TTL, BackendStats, Cache, CacheBackend, MemoryBackend, RedisBackend
+from server.tenant import Tenant
+
+# Every key is made by a tenant; these unit tests use one.
+K = Tenant.of("prod2", "https://api3.sprinklr.com/prod2", "test-key").key
 
 pytestmark = pytest.mark.anyio
 
@@ -52,7 +56,7 @@ async def test_twenty_concurrent_callers_share_one_fetch() -> None:
     results: list[Any] = []
 
     async def read() -> None:
-        results.append(await cache.get_or_fetch("case:7", upstream, ttl=60))
+        results.append(await cache.get_or_fetch(K("case", 7), upstream, ttl=60))
 
     async with anyio.create_task_group() as tg:
         for _ in range(20):
@@ -63,7 +67,7 @@ async def test_twenty_concurrent_callers_share_one_fetch() -> None:
     assert results == [{"id": 7}] * 20
     stats = cache.stats()
     assert (stats.misses, stats.coalesced, stats.hits) == (1, 19, 0)
-    assert await cache.get_or_fetch("case:7", upstream, ttl=60) == {"id": 7}
+    assert await cache.get_or_fetch(K("case", 7), upstream, ttl=60) == {"id": 7}
     assert cache.stats().hits == 1
     assert cache.stats().hit_ratio == pytest.approx(20 / 21)
 
@@ -71,19 +75,19 @@ async def test_twenty_concurrent_callers_share_one_fetch() -> None:
 async def test_a_value_expires_after_its_ttl() -> None:
     clock, upstream = FakeClock(), Upstream()
     cache = Cache(MemoryBackend(clock=clock))
-    assert await cache.get_or_fetch("case:1", upstream, ttl=60) == {"call": 1}
+    assert await cache.get_or_fetch(K("case", 1), upstream, ttl=60) == {"call": 1}
     clock.now += 59.9
-    assert await cache.get_or_fetch("case:1", upstream, ttl=60) == {"call": 1}
+    assert await cache.get_or_fetch(K("case", 1), upstream, ttl=60) == {"call": 1}
     clock.now += 0.1
-    assert await cache.get_or_fetch("case:1", upstream, ttl=60) == {"call": 2}
+    assert await cache.get_or_fetch(K("case", 1), upstream, ttl=60) == {"call": 2}
     assert upstream.calls == 2
 
 
 async def test_fresh_refetches_and_stores_the_new_value() -> None:
     cache, upstream = Cache(MemoryBackend()), Upstream()
-    assert await cache.get_or_fetch("case:1", upstream, ttl=60) == {"call": 1}
-    assert await cache.get_or_fetch("case:1", upstream, ttl=60, fresh=True) == {"call": 2}
-    assert await cache.get_or_fetch("case:1", upstream, ttl=60) == {"call": 2}
+    assert await cache.get_or_fetch(K("case", 1), upstream, ttl=60) == {"call": 1}
+    assert await cache.get_or_fetch(K("case", 1), upstream, ttl=60, fresh=True) == {"call": 2}
+    assert await cache.get_or_fetch(K("case", 1), upstream, ttl=60) == {"call": 2}
     assert upstream.calls == 2
 
 
@@ -92,7 +96,7 @@ async def test_fresh_callers_join_a_fresh_fetch_but_not_an_older_plain_one() -> 
     results: dict[str, Any] = {}
 
     async def read(name: str, fetch: Upstream, is_fresh: bool) -> None:
-        results[name] = await cache.get_or_fetch("case:1", fetch, ttl=60, fresh=is_fresh)
+        results[name] = await cache.get_or_fetch(K("case", 1), fetch, ttl=60, fresh=is_fresh)
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(read, "plain", plain, False)
@@ -115,7 +119,7 @@ async def test_a_failed_fetch_reaches_every_waiter_and_is_not_cached() -> None:
 
     async def read() -> None:
         try:
-            await cache.get_or_fetch("case:1", failing, ttl=60)
+            await cache.get_or_fetch(K("case", 1), failing, ttl=60)
         except RuntimeError as exc:
             errors.append(exc)
 
@@ -127,7 +131,7 @@ async def test_a_failed_fetch_reaches_every_waiter_and_is_not_cached() -> None:
     assert failing.calls == 1
     assert [str(error) for error in errors] == ["Sprinklr is unavailable"] * 5
     working = Upstream({"id": 1})
-    assert await cache.get_or_fetch("case:1", working, ttl=60) == {"id": 1}
+    assert await cache.get_or_fetch(K("case", 1), working, ttl=60) == {"id": 1}
     assert working.calls == 1
 
 
@@ -136,12 +140,12 @@ async def test_waiters_take_over_when_the_fetching_caller_is_cancelled() -> None
     result: list[Any] = []
 
     async def wait_for_it() -> None:
-        result.append(await cache.get_or_fetch("case:1", taken_over, ttl=60))
+        result.append(await cache.get_or_fetch(K("case", 1), taken_over, ttl=60))
 
     async with anyio.create_task_group() as tg:
         with anyio.CancelScope() as leader:
             async with anyio.create_task_group() as inner:
-                inner.start_soon(cache.get_or_fetch, "case:1", abandoned, 60)
+                inner.start_soon(cache.get_or_fetch, K("case", 1), abandoned, 60)
                 await anyio.wait_all_tasks_blocked()
                 tg.start_soon(wait_for_it)  # lines up behind the leader's flight
                 await anyio.wait_all_tasks_blocked()
@@ -155,11 +159,11 @@ async def test_the_byte_bound_evicts_least_recently_used_first() -> None:
     backend = MemoryBackend(max_entries=100, max_bytes=1000)
     cache = Cache(backend)
     for n in range(5):
-        await cache.remember(f"m:{n}", n, size=200, ttl=60)
-    assert await backend.get("m:0") == 0  # now the most recently used
-    await cache.remember("m:5", 5, size=200, ttl=60)
-    assert await backend.get("m:1") is MISSING
-    assert set(await cache.get_many([f"m:{n}" for n in range(6)])) == {"m:0", "m:2", "m:3", "m:4", "m:5"}
+        await cache.remember(K("m", n), n, size=200, ttl=60)
+    assert await backend.get(str(K("m", 0))) == 0  # now the most recently used
+    await cache.remember(K("m", 5), 5, size=200, ttl=60)
+    assert await backend.get(str(K("m", 1))) is MISSING
+    assert set(await cache.get_many([K("m", n) for n in range(6)])) == {K("m", n) for n in (0, 2, 3, 4, 5)}
     stats = cache.stats()
     assert (stats.entries, stats.bytes, stats.max_bytes) == (5, 1000, 1000)
 
@@ -184,9 +188,9 @@ async def test_values_that_cannot_be_stored_are_not_and_leave_no_older_copy() ->
 
 async def test_get_many_returns_hits_only_and_counts_them() -> None:
     cache = Cache(MemoryBackend())
-    await cache.remember("m:1", None, size=10, ttl=60)
-    await cache.remember("m:2", {"text": "hi"}, size=10, ttl=60)
-    assert await cache.get_many(["m:1", "m:2", "m:3"]) == {"m:1": None, "m:2": {"text": "hi"}}
+    await cache.remember(K("m", 1), None, size=10, ttl=60)
+    await cache.remember(K("m", 2), {"text": "hi"}, size=10, ttl=60)
+    assert await cache.get_many([K("m", 1), K("m", 2), K("m", 3)]) == {K("m", 1): None, K("m", 2): {"text": "hi"}}
     stats = cache.stats()
     assert (stats.hits, stats.misses) == (2, 1)
 
@@ -236,8 +240,8 @@ async def test_a_cache_over_redis_shares_values_between_replicas(redis_url: str)
     prefix = f"sprinklr-mcp-test:{uuid.uuid4().hex}:cache:"
     one, other = Cache(RedisBackend(redis_url, prefix=prefix)), Cache(RedisBackend(redis_url, prefix=prefix))
     upstream = Upstream({"id": 1})
-    assert await one.get_or_fetch("case:1", upstream, ttl=60) == {"id": 1}
-    assert await other.get_or_fetch("case:1", upstream, ttl=60) == {"id": 1}
+    assert await one.get_or_fetch(K("case", 1), upstream, ttl=60) == {"id": 1}
+    assert await other.get_or_fetch(K("case", 1), upstream, ttl=60) == {"id": 1}
     assert upstream.calls == 1
     await one.aclose()
     await other.aclose()
@@ -246,6 +250,6 @@ async def test_a_cache_over_redis_shares_values_between_replicas(redis_url: str)
 async def test_an_unreachable_redis_is_a_miss_not_an_error() -> None:
     backend: CacheBackend = RedisBackend("redis://127.0.0.1:1/0")
     cache, upstream = Cache(backend), Upstream({"id": 1})
-    assert await cache.get_or_fetch("case:1", upstream, ttl=60) == {"id": 1}
-    assert await cache.get_many(["case:1"]) == {}
+    assert await cache.get_or_fetch(K("case", 1), upstream, ttl=60) == {"id": 1}
+    assert await cache.get_many([K("case", 1)]) == {}
     await cache.aclose()

@@ -17,9 +17,9 @@ import httpx2 as httpx
 import pytest
 from mcp import Client
 
-from server.app import AppContext, open_app
 from server.errors import ReadOnlyViolation
 from server.guard import ALLOW_LIST
+from server.runtime import AppContext, open_app
 from server.sandbox.runner import RunningSandbox
 from server.settings import Settings
 from server.sprinklr import SprinklrClient

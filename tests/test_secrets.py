@@ -25,8 +25,9 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from pydantic import SecretStr
 
-from server.app import build_server, open_app
+from server.app import build_server
 from server.ledger import TokenRecord
+from server.runtime import open_app
 from server.sandbox import SandboxConfig, running_sandbox
 from server.sandbox.runner import RunningSandbox
 from server.settings import ConfigError, Settings, load_settings

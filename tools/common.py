@@ -15,9 +15,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ValidationError
 
-from server.app import AppContext
 from server.errors import BadRequest
 from server.models import SearchPage
+from server.runtime import AppContext
 from server.settings import Settings
 from server.sprinklr import SearchEntity, SprinklrClient
 from tools.text import Fence
