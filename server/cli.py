@@ -1,76 +1,317 @@
-"""The command line: serve | demo | sandbox | tools | call | check."""
+"""The command line: serve | demo | sandbox | tools | describe | call | check | config."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import difflib
+import errno
 import gc
 import json
 import logging
 import os
+import shutil
+import socket
 import sys
+import textwrap
 from collections.abc import Iterator, Sequence
-from typing import Any
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import anyio
+from pydantic import SecretStr
 
-from server.settings import ConfigError, Settings, load_settings
+from server.settings import LOG_LEVELS, ConfigError, Settings, load_settings, variable_names
 
 SANDBOX_ENV_DEFAULTS = "SPRINKLR_ENV, SPRINKLR_API_KEY and SPRINKLR_ACCESS_TOKEN"
+REQUIRED_VARIABLES = ("SPRINKLR_ENV", "SPRINKLR_API_KEY", "SPRINKLR_ACCESS_TOKEN")
+LOG_LEVEL_VARIABLE = "SPRINKLR_MCP_LOG_LEVEL"
+
+# What each SPRINKLR_SANDBOX_* variable sets, for `sandbox --help`; a field missing here is still listed.
+SANDBOX_FIELD_HELP = {
+    "env": "environment segment of its URLs",
+    "api_key": "the API key it accepts",
+    "access_token": "the access token it accepts",
+    "refresh_token": "the refresh token it accepts",
+    "api_secret": "the API secret it accepts",
+    "seed": "seed of the generated dataset",
+    "cases": "cases generated",
+    "profiles": "customer profiles generated",
+    "target_messages": "messages generated, about",
+    "rate_per_second": "calls allowed per second",
+    "rate_per_hour": "calls allowed per hour",
+    "rate_limit_status": "status of a rate-limit answer, 403 or 429",
+    "bulk_fetch_max": "ids per bulk fetch",
+    "associated_page_size": "messages per associated-messages page",
+    "search_page_max": "largest search page",
+    "cursor_ttl_seconds": "how long a search cursor lives",
+    "latency_ms": "added latency per request",
+}
+
+
+class UsageError(Exception):
+    """The command line asked for something that cannot be done as given; the message says what to do instead."""
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Help with each option's default; text wrapped by line, and indented lines (tables) kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        # A flag's False, an empty list or None says nothing a reader needs.
+        if action.default in (None, False, [], argparse.SUPPRESS) or "%(default)" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines: list[str] = []
+        for line in text.splitlines():
+            if line.startswith(" ") or not line:
+                lines.append(indent + line)
+            else:
+                lines.extend(textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent))
+        return "\n".join(lines)
+
+
+# -- the parser ------------------------------------------------------------------------------------------------------
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
+    return port
+
+
+class _CallHelp(argparse.Action):
+    """`call --help` with the tool names of the server, asked through a client session when help is shown."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show this help, with the tool names, and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> NoReturn:
+        names = [name for name, _, _, _ in anyio.run(_tools_of, _listing_settings())]
+        parser.epilog = f"tools: {', '.join(names)}\n\n{parser.epilog or ''}".rstrip()
+        parser.print_help()
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="sprinklr-mcp", description="A read-only MCP server for Sprinklr, with a local Sprinklr sandbox."
+        prog="sprinklr-mcp",
+        description="A read-only MCP server for Sprinklr, with a local Sprinklr sandbox.",
+        epilog="Configuration comes from SPRINKLR_* environment variables (listed by `sprinklr-mcp check --help`); "
+        "the sandbox reads SPRINKLR_SANDBOX_* (listed by `sprinklr-mcp sandbox --help`).",
+        formatter_class=_Formatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the MCP server (stdio by default) against SPRINKLR_* settings")
-    _transport_args(serve)
+    def command(name: str, summary: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=description, epilog=epilog, formatter_class=_Formatter)
 
-    demo = sub.add_parser("demo", help="start the local sandbox and the server against it")
+    serve = command(
+        "serve",
+        "run the MCP server against Sprinklr (SPRINKLR_* settings)",
+        "Run the read-only MCP server against the Sprinklr account the SPRINKLR_* variables name: over stdio (for "
+        "MCP hosts, the default) or streamable HTTP.",
+        epilog=_settings_epilog(),
+    )
+    _transport_args(serve, default="stdio")
+
+    demo = command(
+        "demo",
+        "start the local sandbox and the server against it",
+        "Start the local Sprinklr sandbox on a free loopback port and the MCP server against it: over streamable "
+        "HTTP by default, or over stdio for MCP hosts (--stdio). With --tour, run a short scripted support session "
+        "through a real MCP client session, print it, and exit.",
+    )
     _transport_args(demo, default="streamable-http")
-    demo.add_argument("--stdio", action="store_true", help="serve MCP over stdio (for MCP hosts) instead of HTTP")
+    demo.add_argument(
+        "--stdio",
+        dest="transport",
+        action="store_const",
+        const="stdio",
+        help="same as --transport stdio (what MCP host configurations use)",
+    )
     demo.add_argument("--tour", action="store_true", help="run a short scripted support session, print it, and exit")
 
-    sandbox = sub.add_parser("sandbox", help="run only the local Sprinklr sandbox (SPRINKLR_SANDBOX_* settings)")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8787)
+    sandbox = command(
+        "sandbox",
+        "run only the local Sprinklr sandbox",
+        "Run only the local Sprinklr sandbox (the simulator of the Sprinklr API) in the foreground until Ctrl-C. "
+        "Point a server at it with SPRINKLR_BASE_URL=http://HOST:PORT/prod2 and the sandbox credentials.",
+        epilog=_sandbox_epilog(),
+    )
+    sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sandbox.add_argument("--port", type=_port, default=8787, help="port to listen on")
 
-    tools = sub.add_parser("tools", help="list the tools through a real MCP client session")
-    tools.add_argument("--sandbox", action="store_true", help="use a fresh local sandbox instead of SPRINKLR_*")
+    tools = command(
+        "tools",
+        "list the tools, or describe one (NAME)",
+        "List the server's tools with the first sentence of each description, through a real MCP client session; "
+        "with NAME, print that tool's whole description and its arguments (types, allowed values, defaults).",
+    )
+    tools.add_argument("name", nargs="?", metavar="NAME", help="a tool to describe (default: list them all)")
+    _sandbox_flag(tools)
 
-    call = sub.add_parser("call", help="call one tool through a real MCP client session and print the result")
-    call.add_argument("tool")
-    call.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE", help="argument; VALUE may be JSON")
-    call.add_argument("--json", dest="args_json", help="all arguments as one JSON object")
-    call.add_argument("--sandbox", action="store_true", help="use a fresh local sandbox instead of SPRINKLR_*")
+    describe = command(
+        "describe",
+        "describe one tool: its description and arguments",
+        "Print one tool's whole description and its arguments (types, allowed values, defaults); the same as "
+        "`sprinklr-mcp tools NAME`.",
+    )
+    describe.add_argument("name", metavar="NAME", help="the tool to describe")
+    _sandbox_flag(describe)
 
-    sub.add_parser("check", help="validate the configuration and credentials with one cheap read")
+    call = sub.add_parser(
+        "call",
+        help="call one tool and print the result",
+        description="Call one tool through a real MCP client session and print its text result (exit 1 when the "
+        "tool answers with an error). Arguments come from --json and --arg (--arg wins).",
+        epilog="Page through results with --json-out: it prints the structured content as JSON instead of the text, "
+        "e.g. `sprinklr-mcp call search_cases --arg status='[\"Open\"]' --json-out | jq -r .next_cursor`, then pass "
+        "the cursor back with --arg cursor=...",
+        formatter_class=_Formatter,
+        add_help=False,
+    )
+    call.add_argument("-h", "--help", action=_CallHelp)
+    call.add_argument("tool", metavar="TOOL", help="tool name (listed below; see also `sprinklr-mcp tools`)")
+    call.add_argument(
+        "--arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one argument, repeatable; VALUE is read as JSON when it parses (48213, true, '[\"Open\"]'), else text",
+    )
+    call.add_argument("--json", dest="args_json", metavar="OBJECT", help="all arguments as one JSON object")
+    call.add_argument(
+        "--json-out",
+        action="store_true",
+        help="print the structured content as JSON (instead of the text), for jq and paging",
+    )
+    _sandbox_flag(call)
+
+    command(
+        "check",
+        "validate the configuration and credentials with one cheap read",
+        "Validate every SPRINKLR_* variable below, reach Redis when SPRINKLR_MCP_REDIS_URL is set, and make one "
+        "cheap read (a one-row case search) to prove that SPRINKLR_ENV, SPRINKLR_API_KEY, SPRINKLR_ACCESS_TOKEN and "
+        "SPRINKLR_BASE_URL (when set) work. Exit 0 when all is well, 1 when Sprinklr or Redis refuses, 2 when the "
+        "configuration is malformed.",
+        epilog=_settings_epilog(),
+    )
+
+    config = command(
+        "config",
+        "print a ready MCP client configuration",
+        "Print a configuration for an MCP host that starts this server by the absolute path of the installed "
+        "command, so it works without the virtualenv on PATH. Fill in the <...> values; where the host reads the "
+        "file is printed on stderr.",
+    )
+    config.add_argument("--client", choices=["claude", "vscode", "cursor"], default="claude", help="the MCP host")
+    config.add_argument(
+        "--sandbox", action="store_true", help="an entry that runs the demo sandbox over stdio (no credentials)"
+    )
     return parser
 
 
-def _transport_args(parser: argparse.ArgumentParser, default: str = "stdio") -> None:
-    parser.add_argument("--transport", choices=["stdio", "streamable-http"], default=default)
-    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000)
+def _transport_args(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument(
-        "--allow-remote", action="store_true", help="allow binding a non-loopback address (set a bearer token!)"
+        "--transport", choices=["stdio", "streamable-http"], default=default, help="how MCP clients connect"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP address to listen on")
+    parser.add_argument("--port", type=_port, default=8000, help="HTTP port to listen on")
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback --host (then set SPRINKLR_MCP_HTTP_TOKEN)",
     )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the `sprinklr-mcp` command."""
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("SPRINKLR_MCP_LOG_LEVEL", "WARNING").upper(), stream=sys.stderr)
+def _sandbox_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sandbox", action="store_true", help="use a fresh local sandbox instead of the SPRINKLR_* settings"
+    )
+
+
+def _settings_epilog() -> str:
+    names = variable_names()
+    optional = [name for name in names if name not in REQUIRED_VARIABLES]
+    return (
+        f"Variables read: {', '.join(REQUIRED_VARIABLES)} (required); {', '.join(optional)} (optional; see the "
+        f"README). Also HTTPS_PROXY, NO_PROXY and SSL_CERT_FILE."
+    )
+
+
+def _sandbox_epilog() -> str:
+    from server.sandbox import SandboxConfig
+
+    lines = ["Settings (environment variables, each optional):"]
+    for field in dataclasses.fields(SandboxConfig):
+        meaning = SANDBOX_FIELD_HELP.get(field.name, "")
+        lines.append(f"  SPRINKLR_SANDBOX_{field.name.upper():22} {meaning} (default: {field.default})")
+    return "\n".join(lines)
+
+
+def _version() -> str:
     try:
-        code = _dispatch(args)
+        return version("sprinklr-mcp")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+# -- main and dispatch -------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `sprinklr-mcp` command: a known failure is one line on stderr, never a traceback."""
+    try:
+        code = _run(argv)
     except ConfigError as exc:
         print(f"sprinklr-mcp: configuration error: {exc}", file=sys.stderr)
         code = 2
+    except UsageError as exc:
+        print(f"sprinklr-mcp: {exc}", file=sys.stderr)
+        code = 2
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:
+        code = _reader_went_away()
+    except BaseExceptionGroup as group:  # task groups wrap what their tasks raise
+        if group.split(BrokenPipeError)[1] is not None:
+            raise
+        code = _reader_went_away()
     raise SystemExit(code)
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=_log_level(), stream=sys.stderr)
+    code = _dispatch(args)
+    sys.stdout.flush()  # here, so that a reader that went away is noticed inside main's handler
+    return code
+
+
+def _reader_went_away() -> int:
+    """stdout's reader closed early (`... | head`): stop quietly, as the shell tools do."""
+    # Python flushes stdout again at exit; point it at /dev/null so that flush cannot fail too.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
+
+
+def _log_level() -> str:
+    """SPRINKLR_MCP_LOG_LEVEL, checked before logging is set up (every command logs, not only the server)."""
+    level = os.environ.get(LOG_LEVEL_VARIABLE, "WARNING").strip().upper() or "WARNING"
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{LOG_LEVEL_VARIABLE}: {level!r} is not a log level; use one of {', '.join(LOG_LEVELS)}")
+    return level
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -83,24 +324,37 @@ def _dispatch(args: argparse.Namespace) -> int:
                 from server.tour import run_tour
 
                 return anyio.run(run_tour, settings)
-            if args.stdio:
-                args.transport = "stdio"
             return _serve(settings, args, demo=True)
     if command == "sandbox":
-        from server.sandbox import SandboxConfig, serve
+        from server.sandbox import serve
 
-        config = SandboxConfig.from_env()
-        print(f"Sprinklr sandbox on http://{args.host}:{args.port}/{config.env} (Ctrl-C to stop)", file=sys.stderr)
+        config = _sandbox_config()
+        # Checked before serve() prints its banner, so a busy port is the only thing said.
+        _ensure_port_free(args.host, args.port)
         serve(config, host=args.host, port=args.port)
         return 0
-    if command in ("tools", "call"):
-        with sandbox_settings() if args.sandbox else contextlib.nullcontext(load_settings()) as settings:
-            if command == "tools":
-                return anyio.run(_list_tools, settings)
-            return anyio.run(_call_tool, settings, args.tool, _tool_args(args))
+    if command in ("tools", "describe"):
+        settings = _listing_settings() if args.sandbox else _settings_or_hint()
+        return anyio.run(_show_tools, settings, args.name)
+    if command == "call":
+        arguments = _tool_args(args)
+        with sandbox_settings() if args.sandbox else contextlib.nullcontext(_settings_or_hint()) as settings:
+            return anyio.run(_call_tool, settings, args.tool, arguments, args.json_out)
     if command == "check":
         return anyio.run(_check, load_settings())
+    if command == "config":
+        return _print_config(args.client, sandbox=args.sandbox)
     raise AssertionError(command)  # pragma: no cover - argparse restricts commands
+
+
+def _settings_or_hint() -> Settings:
+    """The configured settings; when none are set, the error also says how to use the sandbox instead."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        if any(os.environ.get(name) for name in REQUIRED_VARIABLES):
+            raise
+        raise ConfigError(f"{exc} (or pass --sandbox to use the local sandbox)") from None
 
 
 @contextlib.contextmanager
@@ -120,6 +374,51 @@ def sandbox_settings(**overrides: Any) -> Iterator[Settings]:
             ledger_path=":memory:",
             **overrides,
         )
+
+
+def _listing_settings() -> Settings:
+    """Settings that are enough to list tools (nothing is sent to Sprinklr), whatever the environment holds."""
+    # Built without reading the environment, so that `call --help` works before anything is configured.
+    return Settings.model_construct(
+        env="prod2", api_key=SecretStr("unused"), access_token=SecretStr("unused"), ledger_path=":memory:"
+    )
+
+
+def _sandbox_config() -> Any:
+    """The sandbox's settings from SPRINKLR_SANDBOX_*, with a malformed one reported by its variable name."""
+    from server.sandbox import SandboxConfig
+
+    try:
+        return SandboxConfig.from_env()
+    except ValueError as exc:
+        message = str(exc)
+        first, _, rest = message.partition(" ")
+        if first in {field.name for field in dataclasses.fields(SandboxConfig)}:
+            message = f"SPRINKLR_SANDBOX_{first.upper()}: {rest}"
+        elif first.startswith("SPRINKLR_SANDBOX_"):
+            message = f"{first}: {rest}"
+        raise ConfigError(message) from None
+
+
+def _ensure_port_free(host: str, port: int) -> None:
+    """Fail with one line, before any banner, when host:port cannot be listened on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # The same option the servers set, so a port in TIME_WAIT counts as free, as it will be for them.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(
+                    f"port {port} on {host} is already in use; choose another with --port (e.g. --port {port + 1}), "
+                    f"or stop what is listening there"
+                ) from None
+            reason = exc.strerror or type(exc).__name__
+            raise UsageError(f"cannot listen on {host}:{port} ({reason}); check --host and --port") from None
+
+
+# -- serve -----------------------------------------------------------------------------------------------------------
 
 
 def _serve(settings: Settings, args: argparse.Namespace, demo: bool = False) -> int:
@@ -143,6 +442,7 @@ def _serve(settings: Settings, args: argparse.Namespace, demo: bool = False) -> 
     import uvicorn
 
     port = args.port
+    _ensure_port_free(args.host, port)
     url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{port}/mcp"
     if demo:
         print(_demo_banner(url, settings), file=sys.stderr)
@@ -155,31 +455,45 @@ def _serve(settings: Settings, args: argparse.Namespace, demo: bool = False) -> 
 
 
 def _demo_banner(url: str, settings: Settings) -> str:
+    inspector = f"npx @modelcontextprotocol/inspector --cli {url} --transport http"
+    if settings.http_token is not None:
+        inspector += ' --header "Authorization: Bearer $SPRINKLR_MCP_HTTP_TOKEN"'
     return f"""
 sprinklr-mcp demo: the read-only MCP server, against a local Sprinklr sandbox ({settings.api_root}).
 
-  MCP endpoint (streamable HTTP):  {url}
-  MCP Inspector:                   npx @modelcontextprotocol/inspector   (Transport: Streamable HTTP, URL above)
-  Inspector CLI:                   npx @modelcontextprotocol/inspector --cli {url} --transport http --method tools/list
-                                   npx @modelcontextprotocol/inspector --cli {url} --transport http \
-                                     --method tools/call --tool-name get_case_by_number --tool-arg case_number=48213
-  Try a tool from a terminal:      sprinklr-mcp call get_case_by_number --arg case_number=48213 --sandbox
+  MCP endpoint (streamable HTTP): {url}
+  MCP Inspector (Node >= 22.19):  npx @modelcontextprotocol/inspector   (Transport: Streamable HTTP, URL above)
+  Inspector CLI, list the tools:
+    {inspector} --method tools/list
+  Inspector CLI, call a tool:
+    {inspector} --method tools/call --tool-name get_case_by_number --tool-arg case_number=48213
+  From a terminal:
+    sprinklr-mcp call get_case_by_number --arg case_number=48213 --sandbox
 
 Press Ctrl-C to stop.
 """
 
 
+# -- tools, describe, call ---------------------------------------------------------------------------------------
+
+
 def _tool_args(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if args.args_json:
-        loaded = json.loads(args.args_json)
+        try:
+            loaded = json.loads(args.args_json)
+        except json.JSONDecodeError as exc:
+            raise UsageError(
+                f"--json is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}. Quote names and "
+                f'text, e.g. --json \'{{"status": ["Open"]}}\''
+            ) from None
         if not isinstance(loaded, dict):
-            raise ConfigError("--json must be a JSON object")
+            raise UsageError('--json must be a JSON object of argument names to values, e.g. {"case_number": 48213}')
         values.update(loaded)
     for item in args.arg:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"--arg {item!r}: expected KEY=VALUE")
+            raise UsageError(f"--arg {item!r}: expected KEY=VALUE, e.g. --arg case_number=48213")
         try:
             values[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -187,36 +501,77 @@ def _tool_args(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-async def _list_tools(settings: Settings) -> int:
+async def _tools_of(settings: Settings) -> list[tuple[str, str | None, str, dict[str, Any]]]:
+    """(name, title, description, input schema) of each tool, as a client session lists them."""
     from mcp import Client
 
     from server.app import build_server
 
     async with Client(build_server(settings)) as client:
         listing = await client.list_tools()
-        for tool in listing.tools:
-            summary = (tool.description or "").strip().splitlines()[0]
-            print(f"{tool.name:20} {summary}")
+    return [(tool.name, tool.title, tool.description or "", tool.input_schema) for tool in listing.tools]
+
+
+def _width() -> int:
+    return max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
+
+
+def _unknown_tool(name: str, names: list[str]) -> UsageError:
+    close = difflib.get_close_matches(name, names, n=3)
+    hint = f"; did you mean {' or '.join(close)}?" if close else "."
+    return UsageError(f"unknown tool {name!r}{hint} The tools are: {', '.join(names)}")
+
+
+async def _show_tools(settings: Settings, name: str | None) -> int:
+    from server.schema_text import describe_tool, listing
+
+    tools = await _tools_of(settings)
+    if name is None:
+        lines = listing([(tool, description) for tool, _, description, _ in tools], _width())
+    else:
+        found = [tool for tool in tools if tool[0] == name]
+        if not found:
+            raise _unknown_tool(name, [tool for tool, _, _, _ in tools])
+        tool, title, description, schema = found[0]
+        lines = describe_tool(tool, title, description, schema, _width())
+    print("\n".join(lines))
     return 0
 
 
-async def _call_tool(settings: Settings, name: str, arguments: dict[str, Any]) -> int:
+async def _call_tool(settings: Settings, name: str, arguments: dict[str, Any], json_out: bool) -> int:
     from mcp import Client
 
     from server.app import build_server
 
     async with Client(build_server(settings)) as client:
-        outcome = await client.call_tool(name, arguments)
-        for block in outcome.content:
-            text = getattr(block, "text", None)
-            print(text if text is not None else block)
-        return 1 if outcome.is_error else 0
+        names = [tool.name for tool in (await client.list_tools()).tools]
+        outcome = await client.call_tool(name, arguments) if name in names else None
+    if outcome is None:  # raised out here: inside the session it would come out wrapped in an exception group
+        raise _unknown_tool(name, names)
+    texts = [str(getattr(block, "text", block)) for block in outcome.content]
+    if outcome.is_error:
+        # With --json-out stdout stays JSON-only: the error goes to stderr.
+        print("\n".join(texts), file=sys.stderr if json_out else sys.stdout)
+        return 1
+    if json_out:
+        print(json.dumps(outcome.structured_content, indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(texts))
+    return 0
+
+
+# -- check and config --------------------------------------------------------------------------------------------
 
 
 async def _check(settings: Settings) -> int:
     from server.errors import SprinklrError
     from server.runtime import open_app
 
+    if settings.redis_url:
+        problem = await _redis_problem(settings.redis_url)
+        if problem:
+            print(f"sprinklr-mcp: check failed: {problem}", file=sys.stderr)
+            return 1
     async with open_app(settings) as app:
         try:
             page = await app.client.search("CASE", {"filter": {"type": "AND", "filters": []}, "page": {"size": 1}})
@@ -226,4 +581,38 @@ async def _check(settings: Settings) -> int:
     print(
         f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered {len(page.results)} row."
     )
+    return 0
+
+
+async def _redis_problem(url: str) -> str | None:
+    """None when Redis answers a PING, else one line naming SPRINKLR_MCP_REDIS_URL (never its password)."""
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    parts = urlsplit(url)
+    where = parts.path if parts.scheme == "unix" else f"{parts.hostname}:{parts.port or 6379}"
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        return (
+            f"SPRINKLR_MCP_REDIS_URL: Redis at {where} did not answer ({type(exc).__name__}). Start Redis or fix "
+            f"the URL; unset it to keep the cache and quota ledger in this process and its machine."
+        )
+    finally:
+        await client.aclose()
+    return None
+
+
+def _print_config(host: str, *, sandbox: bool) -> int:
+    from server.client_config import HOSTS, WHERE, client_config, server_command
+
+    chosen = next(h for h in HOSTS if h == host)
+    print(json.dumps(client_config(chosen, sandbox=sandbox, command=server_command()), indent=2))
+    fill = (
+        ""
+        if sandbox
+        else " Fill in the <...> values; for token refresh add SPRINKLR_REFRESH_TOKEN and SPRINKLR_API_SECRET."
+    )
+    print(f"sprinklr-mcp: put this in {WHERE[chosen]}.{fill}", file=sys.stderr)
     return 0

@@ -85,9 +85,11 @@ class SprinklrClient:
                 f"raise SPRINKLR_TIMEOUT_SECONDS."
             ) from None
         except httpx.TransportError as exc:
+            host = self._http.base_url.netloc.decode(errors="replace")
             raise Unavailable(
-                f"Could not get {what} from Sprinklr ({type(exc).__name__}: the connection failed or broke, after "
-                f"retries). Check the network, proxy (HTTPS_PROXY) and CA settings (SSL_CERT_FILE), then try again."
+                f"Could not get {what} from Sprinklr at {host} ({type(exc).__name__}: the connection failed or broke, "
+                f"after retries). Check SPRINKLR_BASE_URL (or SPRINKLR_ENV), the network, proxy settings (HTTPS_PROXY, "
+                f"NO_PROXY) and CA settings (SSL_CERT_FILE), then try again."
             ) from None
         if response.status_code == 404 and not_found is not None:
             raise NotFound(not_found)
