@@ -158,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
         "with NAME, print that tool's whole description and its arguments (types, allowed values, defaults).",
     )
     tools.add_argument("name", nargs="?", metavar="NAME", help="a tool to describe (default: list them all)")
-    _sandbox_flag(tools)
+    _sandbox_flag(tools, listing=True)
 
     describe = command(
         "describe",
@@ -167,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
         "`sprinklr-mcp tools NAME`.",
     )
     describe.add_argument("name", metavar="NAME", help="the tool to describe")
-    _sandbox_flag(describe)
+    _sandbox_flag(describe, listing=True)
 
     call = sub.add_parser(
         "call",
@@ -234,10 +234,13 @@ def _transport_args(parser: argparse.ArgumentParser, default: str) -> None:
     )
 
 
-def _sandbox_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--sandbox", action="store_true", help="use a fresh local sandbox instead of the SPRINKLR_* settings"
+def _sandbox_flag(parser: argparse.ArgumentParser, listing: bool = False) -> None:
+    what = (
+        "the sandbox's settings: list without SPRINKLR_* credentials (nothing is sent to Sprinklr)"
+        if listing
+        else "a fresh local sandbox instead of the SPRINKLR_* settings"
     )
+    parser.add_argument("--sandbox", action="store_true", help=f"use {what}")
 
 
 def _settings_epilog() -> str:

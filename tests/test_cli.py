@@ -435,6 +435,16 @@ def test_check_with_an_unreachable_redis_is_one_line_naming_it_without_its_passw
     assert sandbox.requests() == 0  # Redis is checked first
 
 
+def test_a_server_starts_with_an_unreachable_redis_and_says_at_most_one_line(tmp_path: Path) -> None:
+    # Start-up does not connect; what tool calls do without Redis is the quota ledger's fallback.
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    done = run("tools", env=configured(SPRINKLR_MCP_REDIS_URL=url), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert set(entries(done.stdout)) == ALL_TOOLS
+
+
 def test_check_with_a_reachable_redis_passes(
     running: RunningSandbox, sandbox: SandboxAdmin, redis_url: str, tmp_path: Path
 ) -> None:
