@@ -25,7 +25,6 @@ from pydantic import SecretStr
 
 from server.settings import LOG_LEVELS, ConfigError, Settings, load_settings, variable_names
 
-SANDBOX_ENV_DEFAULTS = "SPRINKLR_ENV, SPRINKLR_API_KEY and SPRINKLR_ACCESS_TOKEN"
 REQUIRED_VARIABLES = ("SPRINKLR_ENV", "SPRINKLR_API_KEY", "SPRINKLR_ACCESS_TOKEN")
 LOG_LEVEL_VARIABLE = "SPRINKLR_MCP_LOG_LEVEL"
 
@@ -334,7 +333,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         config = _sandbox_config()
         # Checked before serve() prints its banner, so a busy port is the only thing said.
         _ensure_port_free(args.host, args.port)
-        serve(config, host=args.host, port=args.port)
+        try:
+            serve(config, host=args.host, port=args.port)
+        except OSError as exc:
+            # Taken between the check and the bind; any other OSError is a real failure and keeps its traceback.
+            if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+                raise
+            raise _cannot_listen(args.host, args.port, exc) from None
         return 0
     if command in ("tools", "describe"):
         settings = _listing_settings() if args.sandbox else _settings_or_hint()
@@ -412,13 +417,17 @@ def _ensure_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise UsageError(
-                    f"port {port} on {host} is already in use; choose another with --port (e.g. --port {port + 1}), "
-                    f"or stop what is listening there"
-                ) from None
-            reason = exc.strerror or type(exc).__name__
-            raise UsageError(f"cannot listen on {host}:{port} ({reason}); check --host and --port") from None
+            raise _cannot_listen(host, port, exc) from None
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> UsageError:
+    """The one line for a bind that failed: which port, and how to choose another."""
+    if exc.errno == errno.EADDRINUSE:
+        return UsageError(
+            f"port {port} on {host} is already in use; choose another with --port (e.g. --port {port + 1}), or stop "
+            f"what is listening there"
+        )
+    return UsageError(f"cannot listen on {host}:{port} ({exc.strerror or type(exc).__name__}); check --host and --port")
 
 
 # -- serve -----------------------------------------------------------------------------------------------------------
