@@ -15,7 +15,7 @@ import shutil
 import socket
 import sys
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -87,17 +87,22 @@ def _port(text: str) -> int:
     return port
 
 
-class _CallHelp(argparse.Action):
-    """`call --help` with the tool names of the server, asked through a client session when help is shown."""
+class _HelpWith(argparse.Action):
+    """-h/--help whose epilog is computed only when help is shown (it may start a client session or import a lot)."""
 
-    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, help="show this help, with the tool names, and exit")
+    def __init__(self, option_strings: list[str], dest: str, epilog: Callable[[], str], **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show this help and exit")
+        self._epilog = epilog
 
     def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> NoReturn:
-        names = [name for name, _, _, _ in anyio.run(_tools_of, _listing_settings())]
-        parser.epilog = f"tools: {', '.join(names)}\n\n{parser.epilog or ''}".rstrip()
+        parser.epilog = f"{self._epilog()}\n\n{parser.epilog or ''}".rstrip()
         parser.print_help()
         parser.exit()
+
+
+def _tool_names_epilog() -> str:
+    """The server's tool names, asked through a client session."""
+    return "tools: " + ", ".join(name for name, _, _, _ in anyio.run(_tools_of, _listing_settings()))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -140,13 +145,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--tour", action="store_true", help="run a short scripted support session, print it, and exit")
 
-    sandbox = command(
+    sandbox = sub.add_parser(
         "sandbox",
-        "run only the local Sprinklr sandbox",
-        "Run only the local Sprinklr sandbox (the simulator of the Sprinklr API) in the foreground until Ctrl-C. "
-        "Point a server at it with SPRINKLR_BASE_URL=http://HOST:PORT/prod2 and the sandbox credentials.",
-        epilog=_sandbox_epilog(),
+        help="run only the local Sprinklr sandbox",
+        description="Run only the local Sprinklr sandbox (the simulator of the Sprinklr API) in the foreground until "
+        "Ctrl-C. Point a server at it with SPRINKLR_BASE_URL=http://HOST:PORT/prod2 and the sandbox credentials.",
+        formatter_class=_Formatter,
+        add_help=False,
     )
+    # Listed from the sandbox's own config only when asked: importing the sandbox would slow every command down.
+    sandbox.add_argument("-h", "--help", action=_HelpWith, epilog=_sandbox_epilog)
     sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on")
     sandbox.add_argument("--port", type=_port, default=8787, help="port to listen on")
 
@@ -179,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
         add_help=False,
     )
-    call.add_argument("-h", "--help", action=_CallHelp)
+    call.add_argument("-h", "--help", action=_HelpWith, epilog=_tool_names_epilog)
     call.add_argument("tool", metavar="TOOL", help="tool name (listed below; see also `sprinklr-mcp tools`)")
     call.add_argument(
         "--arg",
