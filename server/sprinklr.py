@@ -23,7 +23,17 @@ from pydantic import ValidationError
 
 from server import call
 from server.cache import TTL, Cache
-from server.errors import BadRequest, InvalidKey, NotFound, SprinklrError, Unavailable, error_for, excerpt
+from server.call import CallCapReached
+from server.errors import (
+    BadRequest,
+    InvalidKey,
+    NotFound,
+    RateLimited,
+    SprinklrError,
+    Unavailable,
+    error_for,
+    excerpt,
+)
 from server.findings import Findings, FindingsStore, PageStart
 from server.models import Case, FieldDef, Message, Profile, User, message_id_parts
 from server.quota import Priority
@@ -181,7 +191,8 @@ class SprinklrClient:
         except httpx.TransportError as exc:
             host = self._http.base_url.host or "the Sprinklr API"
             raise Unavailable(
-                f"Could not reach {host} for {what} ({type(exc).__name__}, after retries). Check SPRINKLR_BASE_URL "
+                f"Could not reach {host} for {what} ({type(exc).__name__}: the connection failed or broke, after "
+                f"retries). Try again shortly; if it persists, check SPRINKLR_BASE_URL "
                 f"(or SPRINKLR_ENV), the network, the proxy (HTTPS_PROXY) and CA settings (SSL_CERT_FILE)."
             ) from None
         if response.status_code == 404 and not_found is not None:
@@ -511,24 +522,16 @@ class SprinklrClient:
         return {item.id: item for item in await self._directory("CUSTOM_FIELD", FieldDef)}
 
     async def _directory(self, entity: Literal["USER", "CUSTOM_FIELD"], model: type[M]) -> list[M]:
-        """A directory-like entity, read once per cache period (a failure is remembered too, and costs no retries)."""
+        """A directory-like entity, read once per cache period (a refusal is remembered too, and costs no retries).
 
-        async def fetch() -> tuple[Any, int]:
-            rows: list[JSON] = []
-            try:
-                page = await self.search(entity, {}, offset=0, size=100, priority=Priority.BULK)
-                rows.extend(page.rows)
-                for _ in range(DIRECTORY_PAGES - 1):
-                    if page.cursor is None or not call.current().room():
-                        break
-                    page = await self._next_page(page, 100)
-                    rows.extend(page.rows)
-            except (BadRequest, NotFound, InvalidKey) as exc:
-                # The entity is documented, but an account may not offer it or this key may not read it.
-                log.info("%s search is not available (%s); showing ids instead of names", entity, exc)
-            return rows, 200 * len(rows) + 100
-
-        rows = await self._cached("directory", (entity,), fetch, self._ttl.directory)
+        Names are a convenience: when the quota or the call's cap leaves no room for them, ids are shown instead
+        and the directory is read another time.
+        """
+        try:
+            rows = await self._cached("directory", (entity,), lambda: self._read_directory(entity), self._ttl.directory)
+        except (RateLimited, CallCapReached) as exc:
+            log.info("%s names skipped for now (%s)", entity, type(exc).__name__)
+            return []
         found = []
         for row in rows if isinstance(rows, list) else []:
             try:
@@ -536,6 +539,21 @@ class SprinklrClient:
             except ValidationError:
                 continue
         return found
+
+    async def _read_directory(self, entity: Literal["USER", "CUSTOM_FIELD"]) -> tuple[Any, int]:
+        rows: list[JSON] = []
+        try:
+            page = await self.search(entity, {}, offset=0, size=100, priority=Priority.BULK)
+            rows.extend(page.rows)
+            for _ in range(DIRECTORY_PAGES - 1):
+                if page.cursor is None or not call.current().room():
+                    break
+                page = await self._next_page(page, 100)
+                rows.extend(page.rows)
+        except (BadRequest, NotFound, InvalidKey) as exc:
+            # The entity is documented, but an account may not offer it or this key may not read it.
+            log.info("%s search is not available (%s); showing ids instead of names", entity, exc)
+        return rows, 200 * len(rows) + 100
 
     async def case_sample(self) -> list[Case]:
         """The most recent cases (one page of up to 100), to learn the values fields take in this account."""
@@ -638,7 +656,8 @@ class SprinklrClient:
                 "POST", f"/api/v2/search/{entity}", what=f"{entity} search", body=body, priority=priority
             )
             payload = self._page_payload(answer)
-            await self._warm(entity, payload["rows"])
+            if priority is Priority.INTERACTIVE:  # background reads (samples, directories) do not fill the cache
+                await self._warm(entity, payload["rows"])
             return payload, answer.size
 
         raw = await self._cached("search", (entity, digest(body)), fetch, self._ttl.search, fresh=fresh)

@@ -51,7 +51,7 @@ INVENTORY: tuple[ToolSpec, ...] = (
     ToolSpec(cases.get_case, "Read a case", CaseView, schema_extra=_one_of("case_number", "case_id")),
     ToolSpec(messages.get_case_messages, "Read a case's conversation", messages.Conversation,
              schema_extra=_one_of("case_number", "case_id")),
-    ToolSpec(messages.get_message, "Read a message", messages.MessageHit),
+    ToolSpec(messages.get_message, "Read a message", messages.OneMessage),
     ToolSpec(cases.search_cases, "Find or count cases", cases.CaseList),
     ToolSpec(messages.search_messages, "Search messages", messages.MessageHit),
     ToolSpec(profiles.lookup_profile, "Look up a customer", profiles.CustomerLookup,

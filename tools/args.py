@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 CaseNumber = Annotated[int, Field(gt=0, le=2**53, description="e.g. 48213")]
 CaseId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Internal case id")]
@@ -15,12 +15,17 @@ Detail = Annotated[Literal["summary", "full"], Field(description="full: every fi
 Offset = Annotated[int, Field(ge=0, le=100_000, description="From the previous page's Next line")]
 PageSize = Annotated[int, Field(ge=1, le=100)]
 # Values of picklist-like fields: words, spaces and common punctuation; never quotes, braces or control characters.
+# Published as a plain list of strings: the pattern is enforced here, and a refusal says what is allowed.
 Word = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[\w][\w .,&'()/+:#@-]*$")]
-Words = Annotated[list[Word], Field(min_length=1, max_length=20)]
+Words = Annotated[
+    list[Word], Field(min_length=1, max_length=20), WithJsonSchema({"type": "array", "items": {"type": "string"}})
+]
 ChannelType = Literal[
     "FACEBOOK", "TWITTER", "LINKEDIN", "INSTAGRAM", "YOUTUBE", "TIKTOK", "WORKFLOW", "SINA_WEIBO", "VK", "GOOGLE_PLUS"
 ]
-ChannelId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w.@+:-]+$")]
+ChannelId = Annotated[
+    str, Field(min_length=1, max_length=128, pattern=r"^[\w.@+:-]+$"), WithJsonSchema({"type": "string"})
+]
 LastDays = Annotated[int, Field(ge=1, le=730, description="Instead of dates: the last N days")]
 DAY_MS = 24 * 3600 * 1000
 # Far enough ahead for any real date, near enough that epoch milliseconds never overflow.
@@ -34,7 +39,11 @@ def _day_or_moment(value: Any) -> Any:
     return value
 
 
-Moment = Annotated[datetime | date, BeforeValidator(_day_or_moment), Field(description="ISO date or datetime, UTC")]
+Moment = Annotated[
+    datetime | date,
+    BeforeValidator(_day_or_moment),
+    WithJsonSchema({"type": "string", "description": "ISO date or datetime (UTC)"}),
+]
 
 
 def epoch(moment: datetime | date, *, end_of_day: bool = False) -> int:

@@ -92,8 +92,14 @@ async def get_message(message_id: MessageId, ctx: Context) -> CallToolResult:
     """One message by id (from get_case_messages or search_messages), with its whole text."""
     d = deps(ctx)
     message = await d.client.message(message_id)
-    holder = MessageHit(results=[message_view(message, limit=d.text_limit, pii=d.pii, full=True)])
-    return result(holder, f"Message {message_id[:80]}", d, body="results")
+    found = OneMessage(message=message_view(message, limit=d.text_limit, pii=d.pii, full=True))
+    return result(found, "One message:", d, body="message")
+
+
+class OneMessage(Page):
+    """One message, whole."""
+
+    message: MessageView
 
 
 class MessageHit(Page):
