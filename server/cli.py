@@ -182,8 +182,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Call one tool through a real MCP client session and print its text result (exit 1 when the "
         "tool answers with an error). Arguments come from --json and --arg (--arg wins).",
         epilog="Page through results with --json-out: it prints the structured content as JSON instead of the text, "
-        "e.g. `sprinklr-mcp call search_cases --arg status='[\"Open\"]' --json-out | jq -r .next_cursor`, then pass "
-        "the cursor back with --arg cursor=...",
+        "and a page's `next` holds the arguments of the next page: `sprinklr-mcp call search_cases --json-out | jq -c "
+        ".next.arguments`, then pass them back with --json.",
         formatter_class=_Formatter,
         add_help=False,
     )
@@ -377,10 +377,13 @@ def _settings_or_hint() -> Settings:
 def sandbox_settings(**overrides: Any) -> Iterator[Settings]:
     """Start the embedded sandbox on a free loopback port and yield settings that point the server at it."""
     from server.sandbox import SandboxConfig, running_sandbox
+    from server.sandbox.data import QUEUES
 
     config = SandboxConfig()
     with running_sandbox(config) as sandbox:
         yield load_settings(
+            # Sprinklr documents no way to read queue names; a real deployment sets SPRINKLR_MCP_QUEUE_NAMES.
+            queue_names=QUEUES,
             env=config.env,
             api_key=config.api_key,
             access_token=config.access_token,
@@ -486,9 +489,9 @@ sprinklr-mcp demo: the read-only MCP server, against a local Sprinklr sandbox ({
   Inspector CLI, list the tools:
     {inspector} --method tools/list
   Inspector CLI, call a tool:
-    {inspector} --method tools/call --tool-name get_case_by_number --tool-arg case_number=48213
+    {inspector} --method tools/call --tool-name get_case --tool-arg case_number=48213
   From a terminal:
-    sprinklr-mcp call get_case_by_number --arg case_number=48213 --sandbox
+    sprinklr-mcp call get_case --arg case_number=48213 --sandbox
 
 Press Ctrl-C to stop.
 """
@@ -594,13 +597,11 @@ async def _check(settings: Settings) -> int:
             return 1
     async with open_app(settings) as app:
         try:
-            page = await app.client.search("CASE", {"filter": {"type": "AND", "filters": []}, "page": {"size": 1}})
+            page = await app.client.search("CASE", {"filter": {"type": "AND", "filters": []}}, offset=0, size=1)
         except SprinklrError as exc:
             print(f"sprinklr-mcp: check failed: {exc}", file=sys.stderr)
             return 1
-    print(
-        f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered {len(page.results)} row."
-    )
+    print(f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered {len(page.rows)} row.")
     return 0
 
 

@@ -125,7 +125,16 @@ def describe_tool(name: str, title: str | None, description: str, schema: JSON, 
             status = "optional"
         else:
             status = f"default {json.dumps(spec['default'])}"
-        lines.append(f"  {argument}: {type_text(spec)}; {status}")
+        lines.extend(
+            textwrap.wrap(
+                f"{argument}: {type_text(spec)}; {status}",
+                width=width,
+                initial_indent="  ",
+                subsequent_indent="      ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
         if spec.get("description"):
             lines.extend(
                 textwrap.wrap(

@@ -145,7 +145,7 @@ def entries(listing: str) -> dict[str, str]:
     return found
 
 
-def test_tools_with_sandbox_lists_all_eight_tools(tmp_path: Path) -> None:
+def test_tools_with_sandbox_lists_all_the_tools(tmp_path: Path) -> None:
     done = run("tools", "--sandbox", env={}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert set(entries(done.stdout)) == ALL_TOOLS
@@ -166,39 +166,71 @@ async def test_tools_prints_each_description_up_to_the_end_of_its_first_whole_se
     assert all(len(line) <= 70 for line in done.stdout.splitlines() if " " in line.strip())
 
 
-def test_tools_name_prints_the_whole_description_and_each_argument_with_type_values_and_default(
-    running: RunningSandbox, tmp_path: Path
+def joined(text: str) -> str:
+    """Text with every run of whitespace made one space (wrapped lines joined)."""
+    return " ".join(text.split())
+
+
+def argument_entries(described: str, schema: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """`tools NAME` output's arguments: name -> (type, 'required', 'optional' or 'default X'), no description."""
+    section = described.split("\nArguments:\n", 1)[1].split("\n\n", 1)[0]
+    found: dict[str, tuple[str, str]] = {}
+    for entry in re.split(r"\n(?=  \S)", section):
+        text = joined(entry)
+        name = text.split(": ", 1)[0]
+        description = joined(schema["properties"][name].get("description", ""))
+        assert text.endswith(description), (text, description)
+        head = text.removesuffix(description).strip().removeprefix(f"{name}: ")
+        kind, _, status = head.rpartition("; ")
+        found[name] = (kind, status)
+    return found
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("command", ["tools", "describe"])
+async def test_tools_name_prints_the_whole_description_and_every_argument_with_its_values_and_default(
+    command: str, running: RunningSandbox, tmp_path: Path
 ) -> None:
-    done = run("tools", "get_case_by_number", env=server_env(running), cwd=tmp_path)
+    async with Client(build_server(listing_settings())) as session:
+        tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+    for name in ("get_case", "search_messages"):
+        done = run(command, name, env=server_env(running, COLUMNS="100"), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        tool = tools[name]
+        assert done.stdout.startswith(f"{name}: {tool.title}\n")
+        assert joined(tool.description or "") in joined(done.stdout)  # the whole description, every paragraph
+        assert all(len(line) <= 100 for line in done.stdout.splitlines() if " " in line.strip())
+        schema = tool.input_schema
+        shown = argument_entries(done.stdout, schema)
+        assert list(shown) == list(schema["properties"])
+        for argument, spec in schema["properties"].items():
+            kind, status = shown[argument]
+            if argument in schema.get("required", []):
+                assert status == "required"
+            elif spec.get("default") is not None:
+                assert status == f"default {json.dumps(spec['default'])}"
+            else:
+                assert status == "optional"
+            enum = spec.get("enum") or next((alt["enum"] for alt in spec.get("anyOf", []) if "enum" in alt), None)
+            for value in enum or []:
+                assert json.dumps(value) in kind, (argument, value)
+
+
+def test_a_range_and_a_list_of_allowed_values_read_as_words(running: RunningSandbox, tmp_path: Path) -> None:
+    done = run("describe", "search_messages", env=server_env(running), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    out = done.stdout
-    assert out.startswith("get_case_by_number: Get case by number\n")
-    assert "For the conversation, call get_case_messages" in " ".join(out.split())  # the second paragraph too
-    assert "  case_number: integer > 0; required" in out
-    assert '  detail: one of "summary", "full"; default "summary"' in out
-    assert "  fresh: true or false; default false" in out
-    assert "Case number as agents see it, e.g. 48213." in out
-    assert "sprinklr-mcp call get_case_by_number --arg case_number=..." in out
-
-
-def test_describe_is_the_same_as_tools_name_and_shows_list_and_range_arguments(
-    running: RunningSandbox, tmp_path: Path
-) -> None:
-    described = run("describe", "search_messages", env=server_env(running), cwd=tmp_path)
-    named = run("tools", "search_messages", env=server_env(running), cwd=tmp_path)
-    assert described.returncode == 0, described.stderr
-    assert described.stdout == named.stdout
-    assert '  sentiment: list of one of "negative", "neutral", "positive", 1-3 items; optional' in described.stdout
-    assert "  page_size: integer 1-100; default 20" in described.stdout
-    assert "  since: date; optional" in described.stdout
+    shown = joined(done.stdout)
+    assert "page_size: integer 1-100; default 20" in shown
+    assert 'sentiment: list of one of "negative", "neutral", "positive"' in shown
+    assert "Call it: sprinklr-mcp call search_messages" in shown
 
 
 @pytest.mark.parametrize("command", ["tools", "describe", "call"])
 def test_an_unknown_tool_name_is_one_line_that_suggests_the_closest(command: str, tmp_path: Path) -> None:
-    done = run(command, "get_case_by_numbr", "--sandbox", env={}, cwd=tmp_path)
+    done = run(command, "get_cas", "--sandbox", env={}, cwd=tmp_path)
     assert done.returncode == 2
     line = assert_one_clean_line(done.stderr)
-    assert "unknown tool 'get_case_by_numbr'; did you mean get_case_by_number" in line
+    assert "unknown tool 'get_cas'; did you mean get_case" in line
     assert done.stdout == ""
 
 
@@ -219,18 +251,19 @@ def test_call_with_json_that_does_not_parse_says_where_in_one_line(tmp_path: Pat
     assert '{"status": ["Open"]}' in line
 
 
-def test_call_json_out_prints_the_structured_content_and_its_cursor_pages_on(
+def test_call_json_out_prints_the_structured_content_whose_next_arguments_page_on(
     running: RunningSandbox, sandbox: SandboxAdmin, tmp_path: Path
 ) -> None:
     env = server_env(running)
     first = run(
-        "call", "search_cases", "--arg", 'status=["Open"]', "--arg", "page_size=3", "--json-out", env=env, cwd=tmp_path
+        "call", "search_cases", "--arg", 'status=["open"]', "--arg", "page_size=3", "--json-out", env=env, cwd=tmp_path
     )
     assert first.returncode == 0, first.stderr
     page = json.loads(first.stdout)
     assert len(page["results"]) == 3
-    assert page["next_cursor"]
-    second = run("call", "search_cases", "--arg", f"cursor={page['next_cursor']}", "--json-out", env=env, cwd=tmp_path)
+    assert page["next"]["tool"] == "search_cases"
+    following_args = json.dumps(page["next"]["arguments"])
+    second = run("call", "search_cases", "--json", following_args, "--json-out", env=env, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     following = json.loads(second.stdout)
     numbers = [row["case_number"] for row in page["results"]]
@@ -243,25 +276,23 @@ def test_call_json_out_prints_the_structured_content_and_its_cursor_pages_on(
 def test_call_json_out_of_a_tool_error_keeps_stdout_empty_and_says_why_on_stderr(
     running: RunningSandbox, sandbox: SandboxAdmin, tmp_path: Path
 ) -> None:
-    done = run(
-        "call", "get_case_by_number", "--arg", "case_number=47999", "--json-out", env=server_env(running), cwd=tmp_path
-    )
+    done = run("call", "get_case", "--arg", "case_number=47999", "--json-out", env=server_env(running), cwd=tmp_path)
     assert done.returncode == 1
     assert done.stdout == ""
     assert "47999" in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_call_get_case_by_number_with_sandbox_prints_the_case(tmp_path: Path) -> None:
-    done = run("call", "get_case_by_number", "--arg", "case_number=48213", "--sandbox", env={}, cwd=tmp_path)
+def test_call_get_case_with_sandbox_prints_the_case(tmp_path: Path) -> None:
+    done = run("call", "get_case", "--arg", "case_number=48213", "--sandbox", env={}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("Case 48213 (Pending)")
+    assert done.stdout.startswith("Case 48213 · Pending")
     assert "id: 682d5be15bf2061ee105e55e" in done.stdout
     assert "Brand:" in done.stdout
 
 
 def test_call_of_an_unknown_case_exits_1_with_the_tool_error(tmp_path: Path) -> None:
-    done = run("call", "get_case_by_number", "--arg", "case_number=47999", "--sandbox", env={}, cwd=tmp_path)
+    done = run("call", "get_case", "--arg", "case_number=47999", "--sandbox", env={}, cwd=tmp_path)
     assert done.returncode == 1
     assert "47999" in done.stdout
     assert "search_cases" in done.stdout
@@ -330,13 +361,14 @@ async def test_serve_over_stdio_lists_the_tools_and_reads_a_case_from_the_sandbo
     async with Client(params) as session:
         listing = await session.list_tools()
         assert {tool.name for tool in listing.tools} == ALL_TOOLS
-        result = await session.call_tool("get_case_by_number", {"case_number": 48213})
+        result = await session.call_tool("get_case", {"case_number": 48213})
     assert not result.is_error, text_of(result)
     assert result.structured_content is not None
     assert result.structured_content["case_number"] == 48213
     assert result.structured_content["status"] == "Pending"
     stats = sandbox.stats()
-    assert stats["by_route"] == {"GET case-numbers": 1}
+    # The case, and the names it shows (users, custom fields), read once each.
+    assert stats["by_route"] == {"GET case-numbers": 1, "POST search/USER": 1, "POST search/CUSTOM_FIELD": 1}
     assert stats["writes"] == []
 
 
@@ -473,7 +505,7 @@ def test_check_that_cannot_connect_names_the_host_and_sprinklr_base_url(
     done = run("check", env=env, cwd=tmp_path)
     assert done.returncode == 1
     line = assert_one_clean_line(done.stderr, running.config.access_token)
-    assert f"127.0.0.1:{port}" in line
+    assert "127.0.0.1" in line
     assert "SPRINKLR_BASE_URL" in line
 
 
@@ -519,7 +551,7 @@ def test_demo_banner_prints_each_inspector_command_whole_on_one_line(tmp_path: P
     lines = [line.strip() for line in banner.splitlines()]
     inspector = f"npx @modelcontextprotocol/inspector --cli {url} --transport http"
     assert f"{inspector} --method tools/list" in lines
-    assert f"{inspector} --method tools/call --tool-name get_case_by_number --tool-arg case_number=48213" in lines
+    assert f"{inspector} --method tools/call --tool-name get_case --tool-arg case_number=48213" in lines
     assert "Node >= 22.19" in banner
 
 
