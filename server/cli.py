@@ -107,10 +107,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 def sandbox_settings(**overrides: Any) -> Iterator[Settings]:
     """Start the embedded sandbox on a free loopback port and yield settings that point the server at it."""
     from server.sandbox import SandboxConfig, running_sandbox
+    from server.sandbox.data import QUEUES
 
     config = SandboxConfig()
     with running_sandbox(config) as sandbox:
         yield load_settings(
+            # Sprinklr documents no way to read queue names; a real deployment sets SPRINKLR_MCP_QUEUE_NAMES.
+            queue_names=QUEUES,
             env=config.env,
             api_key=config.api_key,
             access_token=config.access_token,
