@@ -62,6 +62,7 @@ class Answer:
     data: Any
     errors: list[str]
     size: int
+    enveloped: bool = True
 
 
 @dataclass
@@ -214,7 +215,7 @@ class SprinklrClient:
                 raise NotFound(not_found)
             raise SprinklrError(f"Sprinklr answered {what} with no data: {'; '.join(errors[:2])}.")
         scope.read(call.now())
-        return Answer(data, errors, len(response.content))
+        return Answer(data, errors, len(response.content), data is not payload)
 
     def _parse(self, model: type[M], raw: Any, what: str) -> M:
         """The wire model of a payload; a payload that cannot be shown raises (and is never cached)."""
@@ -753,6 +754,26 @@ class SprinklrClient:
             key = self._tenant.key("search-at", page.entity, page.query_hash, end)
             await self._cache.remember(key, value, page.row_size * len(rest) + 200, CURSOR_LIFETIME)
         return more
+
+    async def probe_read(
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        *,
+        what: str,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+    ) -> Answer:
+        """One uncached read for `check --probe`, through the same guard, quota and cap as every other."""
+        return await self._call(method, path, what=what, params=params, body=body, priority=Priority.BULK)
+
+    async def recall(self, kind: str, *parts: str | int) -> Any:
+        """A value a tool kept for this tenant with keep(), or None."""
+        return await self._cache.get(self._tenant.key(f"tool-{kind}", *parts))
+
+    async def keep(self, kind: str, parts: tuple[str | int, ...], value: Any, size: int, ttl: float) -> None:
+        """Keep a tool's working state (e.g. how far a scan got) in the shared cache, in this tenant's namespace."""
+        await self._cache.remember(self._tenant.key(f"tool-{kind}", *parts), value, size, ttl)
 
     async def _detect_page_start(self) -> PageStart:
         """Find out what `page.start` means here, with two small CASE searches, and remember it.
