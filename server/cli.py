@@ -204,7 +204,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _sandbox_flag(call)
 
-    command(
+    check = command(
         "check",
         "validate the configuration and credentials with one cheap read",
         "Validate every SPRINKLR_* variable below, reach Redis when SPRINKLR_MCP_REDIS_URL is set, and make one "
@@ -212,6 +212,12 @@ def _parser() -> argparse.ArgumentParser:
         "SPRINKLR_BASE_URL (when set) work. Exit 0 when all is well, 1 when Sprinklr or Redis refuses, 2 when the "
         "configuration is malformed.",
         epilog=_settings_epilog(),
+    )
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="also find out, in at most 20 read-only calls, what the account does where the API reference is "
+        "silent (page numbering, time filter form, accepted filters and sorts, page sizes) and keep the findings",
     )
 
     config = command(
@@ -357,7 +363,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         with sandbox_settings() if args.sandbox else contextlib.nullcontext(_settings_or_hint()) as settings:
             return anyio.run(_call_tool, settings, args.tool, arguments, args.json_out)
     if command == "check":
-        return anyio.run(_check, load_settings())
+        return anyio.run(_check, load_settings(), args.probe)
     if command == "config":
         return _print_config(args.client, sandbox=args.sandbox)
     raise AssertionError(command)  # pragma: no cover - argparse restricts commands
@@ -586,7 +592,7 @@ async def _call_tool(settings: Settings, name: str, arguments: dict[str, Any], j
 # -- check and config --------------------------------------------------------------------------------------------
 
 
-async def _check(settings: Settings) -> int:
+async def _check(settings: Settings, probe: bool = False) -> int:
     from server.errors import SprinklrError
     from server.runtime import open_app
 
@@ -601,7 +607,27 @@ async def _check(settings: Settings) -> int:
         except SprinklrError as exc:
             print(f"sprinklr-mcp: check failed: {exc}", file=sys.stderr)
             return 1
-    print(f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered {len(page.rows)} row.")
+        print(
+            f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered {len(page.rows)} row."
+        )
+        if probe:
+            from server.probe import run_probe
+
+            try:
+                findings, report = await run_probe(app.client)
+            except SprinklrError as exc:
+                print(f"sprinklr-mcp: the probe stopped: {exc}", file=sys.stderr)
+                return 1
+            app.client.findings_store.replace(findings)
+            print(f"Probe: {report.calls} API calls.")
+            for line in report.lines:
+                print(f"- {line}")
+            where = app.client.findings_store.path
+            print(
+                f"Saved to {where}; the server uses these findings from now on."
+                if where
+                else "Not saved (in-memory ledger): set SPRINKLR_MCP_LEDGER_PATH to keep the findings."
+            )
     return 0
 
 

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
         default=4000, ge=500, le=100_000, validation_alias=AliasChoices("SPRINKLR_MCP_OUTPUT_TOKENS")
     )
     redact_pii: bool = Field(default=False, validation_alias=AliasChoices("SPRINKLR_MCP_REDACT_PII"))
+    record_dir: str | None = Field(default=None, validation_alias=AliasChoices("SPRINKLR_MCP_RECORD_DIR"))
     tools: Annotated[tuple[str, ...] | None, NoDecode] = Field(
         default=None, validation_alias=AliasChoices("SPRINKLR_MCP_TOOLS")
     )
@@ -205,6 +206,11 @@ class Settings(BaseSettings):
         if self.base_url is not None:
             return str(self.base_url).rstrip("/")
         return default_api_root(self.env)
+
+    def secrets(self) -> list[str]:
+        """Every configured secret, for scrubbing them from anything shown or recorded."""
+        values = (self.api_key, self.access_token, self.refresh_token, self.api_secret, self.http_token)
+        return [value.get_secret_value() for value in values if value is not None]
 
     def enabled_tools(self) -> frozenset[str]:
         """Names of the tools to register, from SPRINKLR_MCP_TOOLS (all when unset)."""
