@@ -49,8 +49,10 @@ DROPPABLE = (
 SECRETS = frozenset({"api_key", "access_token", "refresh_token", "api_secret"})
 UNKNOWN_FIELDS: JSON = {"sprSandboxFutureField": "added by the unknown_fields fault", "experimentalFlags": {"v3": True}}
 # With partial_errors, about one in PARTIAL_ONE_IN of the items a multi-item read asks for is left out and listed
-# in `errors`; which ones depends only on the id, so the same request always misses the same items.
+# in `errors`, and at least one in a read of PARTIAL_SURE or more; which ones depends only on the request, so the
+# same request always misses the same items, and an item asked for alone is always there.
 PARTIAL_ONE_IN = 33
+PARTIAL_SURE = 10
 # The native-id part of the made-up message ids the associated_endless fault hands out.
 ENDLESS = "sbxendless"
 _ENDLESS_ID = re.compile(
@@ -84,9 +86,15 @@ def _errors(status: int, message: str, *, with_data: bool = False, **extra: Any)
     return Reply(status, body)
 
 
-def _withheld(item: object) -> bool:
-    """Whether partial_errors leaves this item out of a multi-item answer (deterministic, ~3%)."""
-    return zlib.crc32(str(item).encode()) % PARTIAL_ONE_IN == 0
+def _withheld(items: list[Any]) -> set[Any]:
+    """The items partial_errors leaves out of a multi-item answer (deterministic, ~3%, at least one of ten)."""
+    if len(items) < 2:
+        return set()
+    hashes = {item: zlib.crc32(str(item).encode()) for item in items}
+    chosen = {item for item, value in hashes.items() if value % PARTIAL_ONE_IN == 0}
+    if not chosen and len(items) >= PARTIAL_SURE:
+        chosen = {min(hashes, key=lambda item: hashes[item])}
+    return chosen
 
 
 def _html(status: int, text: str, **headers: str) -> Reply:
@@ -154,8 +162,8 @@ async def case_numbers(call: Call) -> Reply:
     if not found:
         return _errors(404, "Case not found", with_data=True)
     errors = [{"code": 404, "message": "Case not found", "caseNumber": n} for n in numbers if n not in by_number]
-    if call.config.partial_errors and len(found) > 1:
-        withheld = {c["caseNumber"] for c in found if _withheld(c["caseNumber"])}
+    if call.config.partial_errors:
+        withheld = _withheld([c["caseNumber"] for c in found])
         found = [c for c in found if c["caseNumber"] not in withheld]
         errors += [{"code": 500, "message": "Case temporarily unavailable", "caseNumber": n} for n in sorted(withheld)]
     return call.ok(found, errors)
@@ -253,12 +261,12 @@ async def bulk_fetch(call: Call) -> Reply:
         return _errors(400, f"At most {limit} message ids per bulk-fetch request, got {len(ids)}")
     by_id = call.dataset.message_by_id
     found, errors = [], []
-    partial = call.config.partial_errors and len(ids) > 1
+    withheld = _withheld([i for i in ids if i in by_id]) if call.config.partial_errors else set()
     for message_id in ids:
         message = by_id.get(message_id) or _endless_message(message_id)
         if message is None:
             errors.append({"code": 404, "message": "Message not found", "id": message_id})
-        elif partial and _withheld(message_id):
+        elif message_id in withheld:
             errors.append({"code": 500, "message": "Message temporarily unavailable", "id": message_id})
         else:
             found.append(message)

@@ -328,6 +328,8 @@ class _Generator:
         self.bots = [("Care Assist Bot", 9000001), ("Triage Bot", 9000002)]
         # What the case being built contains that tests look for (injection, rtl, html, invisibleChars).
         self.flags: set[str] = set()
+        # Whether the last customer text _decorate wrote carries an attack (which must not be blanked afterwards).
+        self.attacked = False
 
     def run(self, seed: int, n_cases: int, n_profiles: int, target: int) -> Dataset:
         """Build profiles, then cases in time order, each with its conversation."""
@@ -873,7 +875,7 @@ class _Generator:
             attachment = self._attachment(from_brand, brand)
             if attachment:
                 content["attachment"] = attachment
-                if not from_brand and rng.random() < 0.1:
+                if not from_brand and not self.attacked and rng.random() < 0.1:
                     content["text"] = ""  # a photo sent on its own
             message_type = (
                 (public_out if from_brand else public_in) if public else (private_out if from_brand else private_in)
@@ -932,17 +934,22 @@ class _Generator:
     def _decorate(self, text: str, channel: str, lang: str, *, injected: bool) -> str:
         """Add what real customer text carries: emoji, markup, invisible characters, other scripts, and attacks."""
         rng = self.rng
+        # Characters at the start that later steps may cut into: not an attack, which must stay whole to be found.
+        plain = len(text)
+        self.attacked = False
         if injected or rng.random() < 0.01:
+            self.attacked = True
             attack = rng.choice(corpus.INJECTIONS)
             text = f"{text}\n\n{attack}" if rng.random() < 0.6 else attack
+            plain = len(text) - len(attack)
             self.flags.add("injection")
         if rng.random() < 0.15:
             text = f"{text} {rng.choice(corpus.EMOJI)}"
         if lang == "en" and rng.random() < 0.005:
             text = f"{text} {rng.choice(corpus.HEBREW)}"
             self.flags.add("rtl")
-        if rng.random() < 0.02 and len(text) > 4:
-            cut = rng.randrange(1, len(text) - 1)
+        if rng.random() < 0.02 and plain > 4:
+            cut = rng.randrange(1, plain - 1)
             text = f"{text[:cut]}\u200b{text[cut:]}"
             self.flags.add("invisibleChars")
             if rng.random() < 0.4:
