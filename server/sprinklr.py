@@ -268,7 +268,16 @@ class SprinklrClient:
         )
 
         async def fetch() -> tuple[Any, int]:
-            return await self._read_one(Profile, f"/api/v2/profile/{profile_id}", what=what, missing=missing)
+            # The reference documents no profile-by-id path: PROFILE search on `id` is the documented way.
+            body = {"filter": {"type": "EQUALS", "key": "id", "values": [profile_id]}, "page": {"size": 1}}
+            payload, size = await self._call("POST", "/api/v2/search/PROFILE", what=what, body=body)
+            data = unwrap(payload)
+            results = data.get("results") if isinstance(data, dict) else None
+            found = next((item for item in results or [] if isinstance(item, dict)), None)
+            if found is None:
+                raise NotFound(missing)
+            self._parse(Profile, found, what)
+            return found, size
 
         raw = await self._cache.get_or_fetch(
             self._tenant.key("profile", profile_id), fetch, self._ttl.profile, fresh=fresh
