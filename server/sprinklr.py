@@ -269,8 +269,9 @@ class SprinklrClient:
 
         async def fetch() -> tuple[Any, int]:
             # The reference documents no profile-by-id path: PROFILE search on `id` is the documented way.
+            entity: SearchEntity = "PROFILE"
             body = {"filter": {"type": "EQUALS", "key": "id", "values": [profile_id]}, "page": {"size": 1}}
-            payload, size = await self._call("POST", "/api/v2/search/PROFILE", what=what, body=body)
+            payload, size = await self._call("POST", f"/api/v2/search/{entity}", what=what, body=body)
             data = unwrap(payload)
             results = data.get("results") if isinstance(data, dict) else None
             found = next((item for item in results or [] if isinstance(item, dict)), None)
