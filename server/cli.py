@@ -94,7 +94,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _serve(settings, args, demo=True)
     if command == "sandbox":
         from server.sandbox import SandboxConfig, serve
+        from server.sandbox.config import PROFILES
 
+        if args.profile is not None and args.profile not in PROFILES:
+            raise ConfigError(f"--profile must be one of {', '.join(PROFILES)}, got {args.profile!r}")
         environ = dict(os.environ) | ({"SPRINKLR_SANDBOX_PROFILE": args.profile} if args.profile else {})
         try:
             config = SandboxConfig.from_env(environ)

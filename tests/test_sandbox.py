@@ -6,9 +6,12 @@ import dataclasses
 import datetime as dt
 import itertools
 import json
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -26,6 +29,7 @@ from server.sandbox.data import (
     Dataset,
     cached_dataset,
 )
+from tests.conftest import clean_env
 
 # Generous limits so that only the rate-limit tests ever meet them; /reset restores these.
 CONFIG = SandboxConfig(rate_per_second=10_000, rate_per_hour=1_000_000)
@@ -1379,3 +1383,54 @@ def test_a_small_dataset_still_has_a_planned_last_week() -> None:
     assert recent["cases"] >= 15
     assert set(recent["urgentOpenByBrand"]) == set(admin_brands(small))
     assert len(small.messages) == 300
+
+
+# -- the command ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_sandbox_command_serves_the_profile_it_is_given(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "server", "sandbox", "--profile", "strict", "--port", "0"]
+    env = clean_env() | {"SPRINKLR_SANDBOX_RATE_PER_SECOND": "50"}
+    process = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        deadline = time.monotonic() + 60
+        url = ""
+        while not url:
+            assert time.monotonic() < deadline, "the sandbox did not say where it serves"
+            line = process.stderr.readline()
+            assert line, f"the sandbox exited with {process.wait()}"
+            if "serving http://" in line:
+                url = line.split("serving ", 1)[1].split()[0]
+        assert url.endswith("/prod2")
+        root = url.removesuffix("/prod2")
+        shown = httpx2.get(f"{root}/__sandbox__/config", timeout=10).json()
+        assert shown["profile"] == "strict"
+        assert shown["knobs"] == PROFILES["strict"]
+        assert shown["rate_per_second"] == 50
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def sandbox_command(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run `python -m server sandbox ARGS` to completion."""
+    command = [sys.executable, "-m", "server", "sandbox", *args]
+    return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_sandbox_command_refuses_an_unknown_profile_in_one_line(tmp_path: Path) -> None:
+    done = sandbox_command("--profile", "lenient", "--port", "0", env=clean_env(), cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "sprinklr-mcp: configuration error: --profile must be one of default, strict, variant, legacy, hostile, "
+        "got 'lenient'"
+    )
+    bad_env = clean_env() | {"SPRINKLR_SANDBOX_ASSOCIATED_ORDER": "random"}
+    done = sandbox_command("--port", "0", env=bad_env, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "sprinklr-mcp: configuration error: SPRINKLR_SANDBOX_ASSOCIATED_ORDER must be one of asc, desc, shuffled, "
+        "got 'random'"
+    )
