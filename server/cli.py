@@ -30,6 +30,7 @@ LOG_LEVEL_VARIABLE = "SPRINKLR_MCP_LOG_LEVEL"
 
 # What each SPRINKLR_SANDBOX_* variable sets, for `sandbox --help`; a field missing here is still listed.
 SANDBOX_FIELD_HELP = {
+    "profile": "default, strict, variant, legacy or hostile: bundles of the knobs below",
     "env": "environment segment of its URLs",
     "api_key": "the API key it accepts",
     "access_token": "the access token it accepts",
@@ -39,11 +40,11 @@ SANDBOX_FIELD_HELP = {
     "cases": "cases generated",
     "profiles": "customer profiles generated",
     "target_messages": "messages generated, about",
+    "anchor": "last day of the data, YYYY-MM-DD (empty: today, UTC)",
     "rate_per_second": "calls allowed per second",
     "rate_per_hour": "calls allowed per hour",
     "rate_limit_status": "status of a rate-limit answer, 403 or 429",
     "bulk_fetch_max": "ids per bulk fetch",
-    "associated_page_size": "messages per associated-messages page",
     "search_page_max": "largest search page",
     "cursor_ttl_seconds": "how long a search cursor lives",
     "latency_ms": "added latency per request",
@@ -85,6 +86,10 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
     return port
+
+
+def _port_or_zero(text: str) -> int:
+    return 0 if text.strip() == "0" else _port(text)
 
 
 class _HelpWith(argparse.Action):
@@ -156,7 +161,13 @@ def _parser() -> argparse.ArgumentParser:
     # Listed from the sandbox's own config only when asked: importing the sandbox would slow every command down.
     sandbox.add_argument("-h", "--help", action=_HelpWith, epilog=_sandbox_epilog)
     sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    sandbox.add_argument("--port", type=_port, default=8787, help="port to listen on")
+    sandbox.add_argument("--port", type=_port_or_zero, default=8787, help="port to listen on (0: any free port)")
+    sandbox.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="how the sandbox reads what the reference leaves open: default, strict, variant, legacy or hostile "
+        "(overrides SPRINKLR_SANDBOX_PROFILE; explicit SPRINKLR_SANDBOX_* knobs still win)",
+    )
 
     tools = command(
         "tools",
@@ -267,11 +278,21 @@ def _settings_epilog() -> str:
 
 def _sandbox_epilog() -> str:
     from server.sandbox import SandboxConfig
+    from server.sandbox.config import KNOBS
 
+    defaults = SandboxConfig()
     lines = ["Settings (environment variables, each optional):"]
+    knobs = []
     for field in dataclasses.fields(SandboxConfig):
+        if not field.init:
+            continue
+        variable, value = f"SPRINKLR_SANDBOX_{field.name.upper()}", getattr(defaults, field.name)
+        if field.name in KNOBS and field.name != "env":
+            knobs.append(f"  {variable:38} {value} in the default profile")
+            continue
         meaning = SANDBOX_FIELD_HELP.get(field.name, "")
-        lines.append(f"  SPRINKLR_SANDBOX_{field.name.upper():22} {meaning} (default: {field.default})")
+        lines.append(f"  {variable:38} {meaning} (default: {value!r})")
+    lines += ["", "Knobs for what the API reference leaves open (docs/sandbox.md explains each):", *knobs]
     return "\n".join(lines)
 
 
@@ -344,7 +365,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "sandbox":
         from server.sandbox import serve
 
-        config = _sandbox_config()
+        config = _sandbox_config(args.profile)
         # Checked before serve() prints its banner, so a busy port is the only thing said.
         _ensure_port_free(args.host, args.port)
         try:
@@ -409,20 +430,18 @@ def _listing_settings() -> Settings:
     )
 
 
-def _sandbox_config() -> Any:
-    """The sandbox's settings from SPRINKLR_SANDBOX_*, with a malformed one reported by its variable name."""
+def _sandbox_config(profile: str | None) -> Any:
+    """The sandbox's settings from SPRINKLR_SANDBOX_* and --profile; a bad one is one line naming it."""
     from server.sandbox import SandboxConfig
+    from server.sandbox.config import PROFILES
 
+    if profile is not None and profile not in PROFILES:
+        raise ConfigError(f"--profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    environ = dict(os.environ) | ({"SPRINKLR_SANDBOX_PROFILE": profile} if profile else {})
     try:
-        return SandboxConfig.from_env()
-    except ValueError as exc:
-        message = str(exc)
-        first, _, rest = message.partition(" ")
-        if first in {field.name for field in dataclasses.fields(SandboxConfig)}:
-            message = f"SPRINKLR_SANDBOX_{first.upper()}: {rest}"
-        elif first.startswith("SPRINKLR_SANDBOX_"):
-            message = f"{first}: {rest}"
-        raise ConfigError(message) from None
+        return SandboxConfig.from_env(environ)
+    except ValueError as exc:  # from_env names the variable
+        raise ConfigError(str(exc)) from None
 
 
 def _ensure_port_free(host: str, port: int) -> None:
