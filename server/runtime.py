@@ -7,8 +7,9 @@ lifespan (server/app.py), the CLI's `check` and the tests use it alike.
 from __future__ import annotations
 
 import logging
+import time
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -18,7 +19,7 @@ import httpx2 as httpx
 from server.auth import SprinklrAuth
 from server.cache import IN_MEMORY_FACTOR, Cache, CacheBackend, MemoryBackend, RedisBackend
 from server.guard import ReadOnlyGuard, ReadOnlyTransport
-from server.ledger import FileLedger, Ledger, MemoryLedger, RedisLedger
+from server.ledger import FallbackLedger, FileLedger, Ledger, MemoryLedger, RedisLedger
 from server.quota import QuotaGuard
 from server.settings import Settings
 from server.sprinklr import SprinklrClient
@@ -47,13 +48,17 @@ class AppContext:
     tenant: Tenant
 
 
-def make_ledger(settings: Settings) -> tuple[Ledger, str]:
-    """Redis when configured (shared by replicas), else a file in the user's cache dir (shared by processes)."""
+def make_ledger(settings: Settings, clock: Callable[[], float] = time.time) -> tuple[Ledger, str]:
+    """Redis when configured (shared by replicas), else a file in the user's cache dir (shared by processes).
+
+    A shared ledger comes wrapped in FallbackLedger: while it fails, this process keeps to the limits on its own.
+    """
     if settings.redis_url:
-        return RedisLedger(settings.redis_url), "redis"
+        return FallbackLedger(RedisLedger(settings.redis_url), clock=clock), "redis"
     if settings.ledger_path == ":memory:":
         return MemoryLedger(), "memory"
-    return (FileLedger(settings.ledger_path) if settings.ledger_path else FileLedger()), "file"
+    file = FileLedger(settings.ledger_path) if settings.ledger_path else FileLedger()
+    return FallbackLedger(file, clock=clock), "file"
 
 
 def make_cache(settings: Settings) -> Cache:
@@ -110,9 +115,11 @@ def make_http(
 
 
 @asynccontextmanager
-async def open_app(settings: Settings, inner: httpx.AsyncBaseTransport | None = None) -> AsyncIterator[AppContext]:
-    """Create the shared client, cache, quota and ledger, and close them all on exit."""
-    ledger, kind = make_ledger(settings)
+async def open_app(
+    settings: Settings, inner: httpx.AsyncBaseTransport | None = None, *, clock: Callable[[], float] = time.time
+) -> AsyncIterator[AppContext]:
+    """Create the shared client, cache, quota and ledger, and close them all on exit; `clock` is the quota's."""
+    ledger, kind = make_ledger(settings, clock)
     tenant = tenant_of(settings)
     key = tenant.id
     quota = QuotaGuard(
@@ -122,6 +129,7 @@ async def open_app(settings: Settings, inner: httpx.AsyncBaseTransport | None = 
         per_hour=settings.rate_per_hour,
         bulk_reserve=min(settings.bulk_reserve, settings.rate_per_hour // 2),
         max_wait=settings.max_wait_seconds,
+        clock=clock,
     )
     cache = make_cache(settings)
     http = make_http(settings, quota, ledger, key, inner)
