@@ -106,7 +106,7 @@ def _identity(path: Path) -> _Identity:
     for suffix in ("", *_COMPANIONS):
         try:
             stat = os.stat(f"{path}{suffix}")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             found.append(None)
         else:
             found.append((stat.st_dev, stat.st_ino))
@@ -226,6 +226,8 @@ class FileLedger:
         self._conn: sqlite3.Connection | None = None
         # The files the connection was opened on; kept after it closes, to tell a new database from the same one.
         self._known: _Identity | None = None
+        # Set when the path was found to hold another database than ours; cleared once it has been given our record.
+        self._owes_replay = False
         # One connection per process, used from worker threads one call at a time; it also guards _own.
         self._conn_lock = threading.Lock()
         self._own = _Recollection()
@@ -249,11 +251,16 @@ class FileLedger:
 
     def _current(self) -> sqlite3.Connection:
         """This process's connection, reopened first if the path's files are no longer the ones it has open."""
-        if self._conn is not None and _identity(self._path) != self._known:
-            log.info("the quota ledger %s was deleted or replaced; reopening it", self._path)
-            self._drop()
+        if self._conn is not None:
+            seen = _identity(self._path)
+            if seen != self._known:
+                log.info("the quota ledger %s was deleted or replaced; reopening it", self._path)
+                # Told apart while the old connection still holds its file: a closed file's inode number can be
+                # given to the next new file at once.
+                self._owes_replay |= self._known is None or seen[0] != self._known[0]
+                self._reopen()
         if self._conn is None:
-            self._connect()
+            self._reopen()
         assert self._conn is not None
         return self._conn
 
@@ -263,13 +270,32 @@ class FileLedger:
                 self._conn.close()
             self._conn = None
 
-    def _connect(self, corrupt: sqlite3.Error | None = None) -> None:
-        """Open the database at the path (making it if missing); with `corrupt`, first set the damaged one aside."""
+    def _reopen(self, corrupt: sqlite3.Error | None = None) -> None:
+        """Open the path afresh, closing the old connection (if any) only afterwards, for the reason above."""
+        old, self._conn = self._conn, None
+        try:
+            self._connect(corrupt)
+        finally:
+            if old is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    old.close()
+
+    def _connect(self, corrupt: sqlite3.Error | None) -> None:
+        """Open the database at the path (making it if missing), and give a new one what this process remembers.
+
+        With `corrupt`, the damaged database is first set aside, unless another process has done so already.
+        """
         self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with _directory_lock(self._path.parent, self._busy_timeout):
-            # Another process may have set it aside and made a new one already: then there is nothing to do.
-            if corrupt is not None and self._known is not None and _identity(self._path)[0] == self._known[0]:
+            seen = _identity(self._path)
+            if corrupt is not None and self._known is not None and seen[0] == self._known[0]:
                 self._set_aside(corrupt)
+            elif self._known is not None and seen[0] != self._known[0]:
+                # Another database was put in place of ours, beside the -wal and -shm ours still has open: SQLite
+                # would read our old pages into it. Companions someone made since for the new one are left alone.
+                for suffix, ours, present in zip(_COMPANIONS, self._known[1:], seen[1:], strict=True):
+                    if present is not None and present == ours:
+                        Path(f"{self._path}{suffix}").unlink(missing_ok=True)
             self._prepare()
             try:
                 conn = self._open()
@@ -279,15 +305,15 @@ class FileLedger:
                 self._set_aside(exc)
                 self._prepare()
                 conn = self._open()
-            identity = _identity(self._path)
+                self._owes_replay = True
             try:
-                if self._known is not None and identity[0] != self._known[0]:
-                    # A different database than the one we used: give it what this process remembers.
+                if self._owes_replay:
                     self._attempt(conn, self._own.replay)
             except BaseException:
                 conn.close()
                 raise
-        self._conn, self._known = conn, identity
+            identity = _identity(self._path)
+        self._conn, self._known, self._owes_replay = conn, identity, False
 
     def _prepare(self) -> None:
         """Make sure an owner-only file is at the path, clearing what a deleted database left behind."""
@@ -362,11 +388,12 @@ class FileLedger:
             try:
                 return self._attempt(self._current(), work)
             except sqlite3.Error as exc:
-                # A connection that failed is not trusted again: the next call opens the path afresh.
-                self._drop()
                 if not _is_corrupt(exc):
+                    # A connection that failed is not trusted again: the next call opens the path afresh.
+                    self._drop()
                     raise
-                self._connect(corrupt=exc)
+                self._owes_replay = True
+                self._reopen(corrupt=exc)
                 assert self._conn is not None
                 return self._attempt(self._conn, work)
             except OSError:

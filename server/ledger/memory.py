@@ -75,9 +75,9 @@ class MemoryLedger:
         bisect.insort(self._pruned(key, at), at)
 
     def hits_since(self, key: str, since: float) -> list[float]:
-        """The hits stamped after `since`, oldest first."""
+        """The hits stamped at `since` or later, oldest first."""
         hits = self._hits.get(key, [])
-        return hits[bisect.bisect_right(hits, since) :]
+        return hits[bisect.bisect_left(hits, since) :]
 
     def known_keys(self) -> list[str]:
         """Every key with hits, a pause or a token here."""
