@@ -1,10 +1,11 @@
 """ledger: does the quota stay shared when the environment is messy? Requests per second at the sandbox.
 
 Two stdio server processes with one API key burst distinct case reads against a sandbox that enforces Sprinklr's
-10 calls a second, in three scenarios:
+10 calls a second, in four scenarios:
 
 - hosts: the processes are started as two MCP hosts might, with different HOME and XDG_CACHE_HOME, and the default
   ledger location;
+- steady: the two share one ledger file, explicitly configured, and nothing disturbs it (the reference);
 - deleted: one process is bursting on a ledger file when the file is deleted (as a cache cleaner would), and a
   second process (an MCP host starting another server) starts after that and bursts too;
 - wiped: the same, but the ledger's whole directory (database, -wal and -shm) is removed.
@@ -118,6 +119,8 @@ async def main(tree: Path) -> None:
         homes = [Path(tmp, name) for name in ("host-a", "host-b")]
         hosts = [params_for(tree, {**base, "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache")}) for home in homes]
         results["hosts"] = await burst(hosts, sandbox, None)
+        steady = [params_for(tree, {**base, "SPRINKLR_MCP_LEDGER_PATH": str(Path(tmp, "steady.sqlite3"))})] * 2
+        results["steady"] = await burst(steady, sandbox, None)
 
         shared = Path(tmp, "shared", "ledger.sqlite3")
         same = [params_for(tree, {**base, "SPRINKLR_MCP_LEDGER_PATH": str(shared)}) for _ in range(2)]

@@ -217,7 +217,13 @@ async def _check(settings: Settings) -> int:
     from server.errors import SprinklrError
     from server.runtime import open_app
 
+    # The ledger's state (and that of the Redis behind it) is reported below in one line, not as log warnings too.
+    for name in ("server.ledger", "server.cache"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     async with open_app(settings) as app:
+        quota = await app.quota.status()
+        if quota.degraded_reason:
+            print(f"sprinklr-mcp: warning: {quota.degraded_reason}", file=sys.stderr)
         try:
             page = await app.client.search("CASE", {"filter": {"type": "AND", "filters": []}, "page": {"size": 1}})
         except SprinklrError as exc:
@@ -225,5 +231,9 @@ async def _check(settings: Settings) -> int:
             return 1
     print(
         f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered {len(page.results)} row."
+    )
+    print(
+        f"Quota ledger ({app.ledger_kind}): {quota.ledger_location}"
+        + (" (not answering)" if quota.degraded_reason else "")
     )
     return 0
