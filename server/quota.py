@@ -97,6 +97,7 @@ class QuotaGuard:
         bulk_reserve: int = 100,
         max_wait: float = 2.0,
         probe_lease: float = PROBE_LEASE,
+        in_flight: float = 0.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
@@ -113,6 +114,9 @@ class QuotaGuard:
         self._bulk_reserve = bulk_reserve
         self._max_wait = max_wait
         self._probe_lease = probe_lease
+        # How long a call counts as in flight (reaching Sprinklr at any moment) until settle(); 0 for callers that
+        # never settle, whose calls then count from their reservation.
+        self._in_flight = in_flight
         # Wall-clock time by default: the ledger is shared with other processes, which must agree on "now".
         self._clock = clock
         self._sleep = sleep
@@ -135,6 +139,7 @@ class QuotaGuard:
                 ceiling,
                 window=SECOND_WINDOW,
                 probe_lease=self._probe_lease,
+                hold=self._in_flight,
             )
             if wait == 0.0:
                 return now

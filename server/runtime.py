@@ -129,6 +129,9 @@ async def open_app(
         per_hour=settings.rate_per_hour,
         bulk_reserve=min(settings.bulk_reserve, settings.rate_per_hour // 2),
         max_wait=settings.max_wait_seconds,
+        # A call counts as reaching Sprinklr at any moment until its answer is back (or a timeout has surely passed):
+        # a request slow to leave a busy process can no longer land in the next second's window.
+        in_flight=settings.timeout_seconds + 10,
         clock=clock,
     )
     cache = make_cache(settings)

@@ -93,6 +93,23 @@ async def test_a_settled_hit_counts_from_when_its_answer_came_back(ledger: Ledge
     assert (await ledger.usage("k", T0 + 1.5)).used_last_hour == 11
 
 
+async def test_a_hit_in_flight_counts_in_the_second_until_its_answer_comes_back(ledger: Ledger) -> None:
+    for i in range(10):
+        assert await ledger.reserve("k", T0 + i / 100, 10, 1000, 1000, hold=30) == 0.0
+    # Long after they were reserved, unanswered calls may still be reaching Sprinklr: the second stays full, and
+    # frees no earlier than a full window after the answers come back.
+    assert await ledger.reserve("k", T0 + 2, 10, 1000, 1000, hold=30) == pytest.approx(1.0)
+    for i in range(5):
+        await ledger.settle("k", T0 + i / 100, T0 + 2)
+    assert await ledger.reserve("k", T0 + 2.5, 10, 1000, 1000, hold=30) == pytest.approx(0.5)
+    # The five answered ones have left the window; the five in flight still count.
+    for _ in range(5):
+        assert await ledger.reserve("k", T0 + 3.01, 10, 1000, 1000) == 0.0
+    assert await ledger.reserve("k", T0 + 3.01, 10, 1000, 1000) == pytest.approx(1.0)
+    # A hit whose holder never settled it (a process that died) stops counting when its hold ends.
+    assert await ledger.reserve("k", T0 + 30.5, 10, 1000, 1000) == 0.0
+
+
 async def test_a_wider_window_keeps_hits_out_longer(ledger: Ledger) -> None:
     for _ in range(10):
         assert await ledger.reserve("k", T0, 10, 1000, 1000, window=1.05) == 0.0

@@ -79,10 +79,13 @@ class Ledger(Protocol):
         *,
         window: float = 1.0,
         probe_lease: float = PROBE_LEASE,
+        hold: float = 0.0,
     ) -> float:
         """Record a hit at `now` and return 0.0 if both windows and any pause allow it; else the seconds to wait.
 
-        After a pause with a streak, only one hit at a time is allowed (the probe) until one is answered.
+        After a pause with a streak, only one hit at a time is allowed (the probe) until one is answered. With
+        `hold`, the hit is in flight until settled (for `hold` seconds at most): it may reach Sprinklr at any moment
+        and be stamped later, so the second's window counts it as if made now.
         """
         ...
 
@@ -138,14 +141,16 @@ def decide(
     ceiling: int,
     window: float,
     trip: Trip,
-    recent: int,
+    in_window: Sequence[float],
     total: int,
     nth_oldest: Callable[[int], float],
 ) -> tuple[float, bool]:
     """(wait, probe): the wait before a hit at `now` is allowed (0.0 when it is), and whether that hit is the probe.
 
-    `recent` counts hits after now - window and `total` all hits after now - 1 h, both including hits stamped later
-    than `now` (another process's clock a little ahead): those count too. `nth_oldest` looks up the sorted hits.
+    `in_window` holds the hits that count in the second's window, sorted: those after now - window, each at its
+    stamp, and those in flight (see Ledger.reserve) at `now` at the earliest. `total` counts all hits after
+    now - 1 h, and `nth_oldest` looks them up in order. Both include hits stamped later than `now` (another
+    process's clock a little ahead): those count too.
     """
     paused = trip.until > now
     probing = trip.streak > 0 and not paused
@@ -155,10 +160,11 @@ def decide(
         # Another caller's probe is in flight: nobody else may find out the same thing the hard way.
         blocked = True
         wait = max(wait, trip.probe_until - now)
+    recent = len(in_window)
     if recent >= per_second:
         # The hit that must leave the window before one more fits: the (recent - per_second + 1)th oldest in it.
         blocked = True
-        wait = max(wait, nth_oldest(total - per_second) + window - now)
+        wait = max(wait, in_window[recent - per_second] + window - now)
     if total >= ceiling:
         blocked = True
         wait = max(wait, nth_oldest(total - ceiling) + HOUR - now)

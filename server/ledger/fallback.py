@@ -156,19 +156,20 @@ class FallbackLedger:
         *,
         window: float = 1.0,
         probe_lease: float = PROBE_LEASE,
+        hold: float = 0.0,
     ) -> float:
         """Reserve in the shared ledger (mirroring a granted hit here), or here alone while it fails."""
         wait = await self._shared(
             lambda ledger: ledger.reserve(
-                key, now, per_second, per_hour, hour_ceiling, window=window, probe_lease=probe_lease
+                key, now, per_second, per_hour, hour_ceiling, window=window, probe_lease=probe_lease, hold=hold
             )
         )
         if isinstance(wait, _Unanswered):
             return await self._fallback.reserve(
-                key, now, per_second, per_hour, hour_ceiling, window=window, probe_lease=probe_lease
+                key, now, per_second, per_hour, hour_ceiling, window=window, probe_lease=probe_lease, hold=hold
             )
         if wait == 0.0:
-            self._fallback.record(key, now)
+            self._fallback.record(key, now, hold)
         return wait
 
     async def settle(self, key: str, reserved: float, done: float, *, answered: bool | None = None) -> None:

@@ -82,7 +82,7 @@ def default_ledger_path() -> Path:
 
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS hits (key TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS hits (key TEXT NOT NULL, at REAL NOT NULL, held_until REAL NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS hits_by_key_time ON hits (key, at);
 CREATE TABLE IF NOT EXISTS trips (
     key TEXT PRIMARY KEY, until REAL NOT NULL, reason TEXT, streak INTEGER NOT NULL DEFAULT 0,
@@ -94,8 +94,20 @@ CREATE TABLE IF NOT EXISTS tokens (
 );
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL);
 """
-# Columns added since the first version of the file; a file made by that version gets them on open.
-_ADDED_COLUMNS = {"trips": (("streak", "INTEGER NOT NULL DEFAULT 0"), ("probe_until", "REAL NOT NULL DEFAULT 0"))}
+# Columns added since the first version of the file; a file made by that version gets them on open, and then the
+# indexes that use them.
+_ADDED_COLUMNS = {
+    "hits": (("held_until", "REAL NOT NULL DEFAULT 0"),),
+    "trips": (("streak", "INTEGER NOT NULL DEFAULT 0"), ("probe_until", "REAL NOT NULL DEFAULT 0")),
+}
+_ADDED_INDEXES = "CREATE INDEX IF NOT EXISTS hits_in_flight ON hits (key, held_until) WHERE held_until > 0"
+# The second's window: hits after the bound at their stamp (in-flight ones at now at the earliest), and hits in
+# flight since before the bound at now.
+_IN_WINDOW = """
+SELECT CASE WHEN held_until > :now AND at < :now THEN :now ELSE at END FROM hits WHERE key = :key AND at > :bound
+UNION ALL
+SELECT :now FROM hits WHERE key = :key AND held_until > 0 AND held_until > :now AND at <= :bound
+"""
 
 # (st_dev, st_ino) of the database, its -wal and its -shm; None where a file is missing.
 _Identity = tuple[tuple[int, int] | None, ...]
@@ -415,6 +427,7 @@ class FileLedger:
         *,
         window: float = 1.0,
         probe_lease: float = PROBE_LEASE,
+        hold: float = 0.0,
     ) -> float:
         """Record a hit at `now` and return 0.0 if both windows and any pause allow it; else the seconds to wait."""
 
@@ -423,10 +436,11 @@ class FileLedger:
                 # Keys nobody uses any more (another API key, a sandbox long gone) are never pruned below.
                 conn.execute("DELETE FROM hits WHERE at <= ?", (now - HOUR,))
                 self._last_sweep = now
-            conn.execute("DELETE FROM hits WHERE key = ? AND at <= ?", (key, now - HOUR))
-            recent, total = conn.execute(
-                "SELECT COALESCE(SUM(at > ?), 0), COUNT(*) FROM hits WHERE key = ?", (now - window, key)
-            ).fetchone()
+            conn.execute("DELETE FROM hits WHERE key = ? AND at <= ? AND held_until <= ?", (key, now - HOUR, now))
+            in_window = sorted(
+                row[0] for row in conn.execute(_IN_WINDOW, {"now": now, "key": key, "bound": now - window})
+            )
+            (total,) = conn.execute("SELECT COUNT(*) FROM hits WHERE key = ?", (key,)).fetchone()
             trip = _read_trip(conn, key)
 
             def nth_oldest(index: int) -> float:
@@ -436,9 +450,11 @@ class FileLedger:
                 return float(row[0])
 
             ceiling = min(per_hour, hour_ceiling)
-            wait, probe = decide(now, per_second, ceiling, window, trip, recent, total, nth_oldest)
+            wait, probe = decide(now, per_second, ceiling, window, trip, in_window, total, nth_oldest)
             if wait == 0.0:
-                conn.execute("INSERT INTO hits (key, at) VALUES (?, ?)", (key, now))
+                conn.execute(
+                    "INSERT INTO hits (key, at, held_until) VALUES (?, ?, ?)", (key, now, now + hold if hold else 0)
+                )
                 self._own.hit(key, now)
                 if probe:
                     conn.execute("UPDATE trips SET probe_until = ? WHERE key = ?", (now + probe_lease, key))
@@ -451,7 +467,8 @@ class FileLedger:
 
         def work(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE hits SET at = ? WHERE rowid = (SELECT rowid FROM hits WHERE key = ? AND at = ? LIMIT 1)",
+                "UPDATE hits SET at = ?, held_until = 0 WHERE rowid = "
+                "(SELECT rowid FROM hits WHERE key = ? AND at = ? ORDER BY held_until DESC LIMIT 1)",
                 (max(done, reserved), key, reserved),
             )
             self._own.moved(key, reserved, done)
@@ -597,3 +614,4 @@ def _add_columns(conn: sqlite3.Connection) -> None:
         for name, declaration in columns:
             if name not in present:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+    conn.execute(_ADDED_INDEXES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -26,6 +27,8 @@ class MemoryLedger:
 
     def __init__(self) -> None:
         self._hits: dict[str, list[float]] = {}
+        # Hits in flight: (stamp, held until), per key.
+        self._held: dict[str, list[tuple[float, float]]] = {}
         self._trips: dict[str, Trip] = {}
         self._tokens: dict[str, TokenRecord] = {}
         self._leases: dict[str, anyio.Semaphore] = {}
@@ -45,6 +48,21 @@ class MemoryLedger:
         del hits[: bisect.bisect_right(hits, now - HOUR)]
         return hits
 
+    def _in_window(self, key: str, hits: list[float], now: float, window: float) -> list[float]:
+        """The hits counting in the second's window, sorted: in-flight ones at `now` at the earliest."""
+        recent = hits[bisect.bisect_right(hits, now - window) :]
+        held = self._held[key] = [entry for entry in self._held.get(key, []) if entry[1] > now]
+        if not held:
+            return recent
+        in_flight = Counter(at for at, _ in held)
+        settled = []
+        for at in recent:
+            if in_flight[at]:
+                in_flight[at] -= 1  # counted below
+            else:
+                settled.append(at)
+        return sorted(settled + [max(at, now) for at, _ in held])
+
     async def reserve(
         self,
         key: str,
@@ -55,24 +73,27 @@ class MemoryLedger:
         *,
         window: float = 1.0,
         probe_lease: float = PROBE_LEASE,
+        hold: float = 0.0,
     ) -> float:
         """Record a hit at `now` and return 0.0 if both windows and any pause allow it; else the seconds to wait."""
         async with self._lock:
             hits = self._pruned(key, now)
             trip = self._trips.get(key, NO_TRIP)
-            recent = len(hits) - bisect.bisect_right(hits, now - window)
+            in_window = self._in_window(key, hits, now, window)
             ceiling = min(per_hour, hour_ceiling)
-            wait, probe = decide(now, per_second, ceiling, window, trip, recent, len(hits), hits.__getitem__)
+            wait, probe = decide(now, per_second, ceiling, window, trip, in_window, len(hits), hits.__getitem__)
             if wait == 0.0:
-                # Sorted insert, not append: callers' clocks need not agree on order.
-                bisect.insort(hits, now)
+                self.record(key, now, hold)
                 if probe:
                     self._trips[key] = Trip(trip.until, trip.reason, trip.streak, now + probe_lease)
             return wait
 
-    def record(self, key: str, at: float) -> None:
-        """Count a hit that another ledger granted (this one mirrors it, to take over if that one fails)."""
+    def record(self, key: str, at: float, hold: float = 0.0) -> None:
+        """Count a hit, in flight for up to `hold` seconds (also one another ledger granted, to mirror it)."""
+        # Sorted insert, not append: callers' clocks need not agree on order.
         bisect.insort(self._pruned(key, at), at)
+        if hold > 0:
+            self._held.setdefault(key, []).append((at, at + hold))
 
     def hits_since(self, key: str, since: float) -> list[float]:
         """The hits stamped at `since` or later, oldest first."""
@@ -103,6 +124,11 @@ class MemoryLedger:
             if index < len(hits) and hits[index] == reserved and done > reserved:
                 del hits[index]
                 bisect.insort(hits, done)
+            held = self._held.get(key, [])
+            for index, (at, _) in enumerate(held):
+                if at == reserved:
+                    del held[index]
+                    break
             changed = after_answer(self._trips.get(key, NO_TRIP), done, answered)
             if changed is not None:
                 self._trips[key] = changed

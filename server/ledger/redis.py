@@ -34,9 +34,10 @@ end
 local function fmt(x) return string.format('%.17g', x) end
 """
 
-# KEYS: hits (sorted set, score = time), trip (hash: until, reason, streak, probe).
-# ARGV: now, per_second, hour ceiling, window, unique member, least wait, probe lease. Returns {wait, now}.
-# One script, so the count and the insert are atomic across every replica that shares the Redis. Mirrors decide().
+# KEYS: hits (sorted set, score = time), trip (hash: until, reason, streak, probe), held (sorted set of the hits in
+# flight, score = held until). ARGV: now, per_second, hour ceiling, window, unique member, least wait, probe lease,
+# hold. Returns {wait, now}. One script, so the count and the insert are atomic across every replica that shares the
+# Redis. Mirrors decide().
 _RESERVE = (
     _PRELUDE
     + """
@@ -44,7 +45,25 @@ local now = clock(ARGV[1])
 local per_second = tonumber(ARGV[2])
 local ceiling = tonumber(ARGV[3])
 local window = tonumber(ARGV[4])
+local hold = tonumber(ARGV[8])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now - 3600))
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', fmt(now))
+local held = {}
+for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do held[member] = true end
+local in_window = {}
+local recent_hits = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now - window), '+inf', 'WITHSCORES')
+for i = 1, #recent_hits, 2 do
+  local at = tonumber(recent_hits[i + 1])
+  if held[recent_hits[i]] then
+    held[recent_hits[i]] = nil
+    at = math.max(at, now)
+  end
+  in_window[#in_window + 1] = at
+end
+for member, _ in pairs(held) do
+  if redis.call('ZSCORE', KEYS[1], member) then in_window[#in_window + 1] = now end
+end
+table.sort(in_window)
 local trip = redis.call('HMGET', KEYS[2], 'until', 'streak', 'probe')
 local trip_until = tonumber(trip[1] or '0')
 local streak = tonumber(trip[2] or '0')
@@ -58,12 +77,11 @@ if probing and probe > now then
   blocked = true
   wait = math.max(wait, probe - now)
 end
-local recent = redis.call('ZCOUNT', KEYS[1], '(' .. fmt(now - window), '+inf')
+local recent = #in_window
 local total = redis.call('ZCARD', KEYS[1])
 if recent >= per_second then
   blocked = true
-  local oldest = redis.call('ZRANGE', KEYS[1], total - per_second, total - per_second, 'WITHSCORES')
-  wait = math.max(wait, tonumber(oldest[2]) + window - now)
+  wait = math.max(wait, in_window[recent - per_second + 1] + window - now)
 end
 if total >= ceiling then
   blocked = true
@@ -75,16 +93,22 @@ if blocked then
 end
 redis.call('ZADD', KEYS[1], fmt(now), ARGV[5])
 redis.call('PEXPIRE', KEYS[1], 3700000)
+if hold > 0 then
+  redis.call('ZADD', KEYS[3], fmt(now + hold), ARGV[5])
+  redis.call('PEXPIRE', KEYS[3], math.ceil(hold * 1000) + 1000)
+end
 if probing then redis.call('HSET', KEYS[2], 'probe', fmt(now + tonumber(ARGV[7]))) end
 return {'0', fmt(now)}
 """
 )
 
-# KEYS: hits, trip. ARGV: now, member, answered ('1', '0' or ''). Re-stamps the hit; mirrors after_answer().
+# KEYS: hits, trip, held. ARGV: now, member, answered ('1', '0' or ''). Re-stamps the hit, no longer in flight;
+# mirrors after_answer().
 _SETTLE = (
     _PRELUDE
     + """
 local now = clock(ARGV[1])
+if ARGV[2] ~= '' then redis.call('ZREM', KEYS[3], ARGV[2]) end
 local old = redis.call('ZSCORE', KEYS[1], ARGV[2])
 if old and now > tonumber(old) then redis.call('ZADD', KEYS[1], 'XX', fmt(now), ARGV[2]) end
 if ARGV[3] ~= '' then
@@ -255,11 +279,12 @@ class RedisLedger:
         *,
         window: float = 1.0,
         probe_lease: float = PROBE_LEASE,
+        hold: float = 0.0,
     ) -> float:
         """Record a hit and return 0.0 if both windows and any pause allow it; else the seconds to wait."""
         member = uuid.uuid4().hex
         wait, _ = await self._reserve(
-            keys=[self._key(key, "hits"), self._key(key, "trip")],
+            keys=[self._key(key, "hits"), self._key(key, "trip"), self._key(key, "held")],
             args=[
                 self._now(now),
                 per_second,
@@ -268,6 +293,7 @@ class RedisLedger:
                 member,
                 repr(MIN_WAIT),
                 repr(probe_lease),
+                repr(hold),
             ],
         )
         if float(wait) == 0.0:
@@ -287,7 +313,7 @@ class RedisLedger:
         if not member and not flag:
             return
         await self._settle(
-            keys=[self._key(key, "hits"), self._key(key, "trip")],
+            keys=[self._key(key, "hits"), self._key(key, "trip"), self._key(key, "held")],
             args=[self._now(max(done, reserved)), member, flag],
         )
 
