@@ -30,6 +30,7 @@ from server.ledger import (
     default_ledger_path,
 )
 from server.quota import QuotaExceeded, QuotaGuard
+from server.settings import ConfigError, load_settings
 
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parents[1]
@@ -641,6 +642,59 @@ async def test_a_guard_on_a_failing_ledger_still_refuses_over_the_limit_and_says
     assert status.ledger_location == str(blocked / "ledger.sqlite3")
     assert status.degraded_reason is not None
     assert "FileExistsError" in status.degraded_reason
+
+
+async def test_the_refresh_lock_still_excludes_this_process_tasks_while_the_ledger_fails(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the ledger's directory should be")
+    ledger = FallbackLedger(FileLedger(blocked / "ledger.sqlite3"))
+    inside: list[int] = []
+    most = 0
+
+    async def refresh(n: int) -> None:
+        nonlocal most
+        async with ledger.refresh_lock("k"):
+            inside.append(n)
+            most = max(most, len(inside))
+            await anyio.sleep(0.005)
+            inside.remove(n)
+
+    async with anyio.create_task_group() as tg:
+        for n in range(5):
+            tg.start_soon(refresh, n)
+    assert most == 1
+    assert ledger.degraded() is not None
+    await ledger.aclose()
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("localhost:6379", "it must start with redis://, rediss:// or unix://"),
+        ("redis://:hunter2@cache.internal:63x9/0", "its port must be a number from 1 to 65535"),
+        ("redis://:hunter2@cache.internal:6379/zero", "the database after the host must be a number"),
+        ("redis://", "it names no host"),
+        ("unix://", "unix:// needs the socket's path"),
+    ],
+)
+def test_a_malformed_redis_url_is_refused_in_one_line_that_never_repeats_it(
+    monkeypatch: pytest.MonkeyPatch, url: str, problem: str
+) -> None:
+    monkeypatch.setenv("SPRINKLR_MCP_REDIS_URL", url)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(env="prod2", api_key="a-key", access_token="a-token")
+    message = str(refused.value)
+    assert problem in message
+    assert "REDIS_URL" in message
+    assert "redis://[:password@]host:6379/0" in message  # what to write instead
+    assert "hunter2" not in message
+    assert "\n" not in message
+
+
+def test_a_usable_redis_url_is_kept_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    for url in ("redis://localhost/0", "rediss://user:pw@cache.internal:6380/2", "unix:///run/redis.sock"):
+        monkeypatch.setenv("SPRINKLR_MCP_REDIS_URL", url)
+        assert load_settings(env="prod2", api_key="a-key", access_token="a-token").redis_url == url
 
 
 # -- Redis on its own clock ------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from server.ledger.base import HOUR, MIN_WAIT, NO_TRIP, PROBE_LEASE, Ledger, Tok
 from server.ledger.fallback import FallbackLedger, describe_fault
 from server.ledger.file import FileLedger, default_ledger_path
 from server.ledger.memory import MemoryLedger
-from server.ledger.redis import RedisLedger, redis_location
+from server.ledger.redis import RedisLedger, check_redis_url, redis_location
 
 __all__ = [
     "HOUR",
@@ -31,6 +31,7 @@ __all__ = [
     "TokenRecord",
     "Trip",
     "Usage",
+    "check_redis_url",
     "default_ledger_path",
     "describe_fault",
     "ledger_faults",

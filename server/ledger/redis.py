@@ -200,6 +200,37 @@ return 0
 _MAX_PENDING = 10_000
 
 
+REDIS_URL_EXAMPLE = "redis://[:password@]host:6379/0, rediss://... (TLS) or unix:///path/to/redis.sock"
+
+
+def check_redis_url(url: str) -> str:
+    """The URL if Redis can be reached by it in principle; else ValueError saying what is wrong, in one line.
+
+    The message never repeats the URL: it may hold a password.
+    """
+    parts = urlsplit(url)
+    problem = None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        problem = "it must start with redis://, rediss:// or unix://"
+    elif parts.scheme == "unix":
+        if not parts.path:
+            problem = "unix:// needs the socket's path"
+    else:
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if not parts.hostname:
+            problem = "it names no host"
+        elif port is not None and not 0 < port < 65536:
+            problem = "its port must be a number from 1 to 65535"
+        elif not parts.path.strip("/").isdigit() and parts.path.strip("/"):
+            problem = "the database after the host must be a number, e.g. /0"
+    if problem is not None:
+        raise ValueError(f"{problem}; expected {REDIS_URL_EXAMPLE}")
+    return url
+
+
 def redis_location(url: str) -> str:
     """A Redis URL without credentials or options, to show people: redis://host:port/db."""
     parts = urlsplit(url)
