@@ -11,16 +11,18 @@ Two stdio server processes with one API key burst distinct case reads against a 
 - wiped: the same, but the ledger's whole directory (database, -wal and -shm) is removed.
 
 For each it prints the most requests that arrived in any one second, the 403 "Developer Over Rate" answers and the
-total. `--tree PATH` runs the server processes from another checkout (e.g. /work/main) to measure it side by side:
+total; then what the quota's bookkeeping costs per call with the file ledger. `--baseline PATH` runs the same from
+another checkout (e.g. an export of main) side by side:
 
-    python -m bench.ledger                    # this tree
-    python -m bench.ledger --tree /work/main  # before
+    python -m bench.ledger
+    git archive main | tar -x -C /tmp/before && python -m bench.ledger --baseline /tmp/before
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -110,8 +112,8 @@ def params_for(tree: Path, env: dict[str, str]) -> StdioServerParameters:
     return StdioServerParameters(command=PYTHON, args=["-m", "server", "serve"], env=full, cwd=tree)
 
 
-async def main(tree: Path) -> None:
-    """Run the three scenarios against one sandbox and print their figures."""
+async def scenarios(tree: Path) -> dict[str, dict[str, Any]]:
+    """Run the four scenarios with server processes from `tree`, against a sandbox of their own."""
     limits = {"SPRINKLR_RATE_PER_SECOND": "10", "SPRINKLR_RATE_PER_HOUR": "100000"}
     results: dict[str, dict[str, Any]] = {}
     with sandbox_process(rate_per_second=10, rate_per_hour=100_000) as sandbox, tempfile.TemporaryDirectory() as tmp:
@@ -126,20 +128,88 @@ async def main(tree: Path) -> None:
         same = [params_for(tree, {**base, "SPRINKLR_MCP_LEDGER_PATH": str(shared)}) for _ in range(2)]
         results["deleted"] = await burst(same, sandbox, lambda: shared.unlink())
         results["wiped"] = await burst(same, sandbox, lambda: shutil.rmtree(shared.parent))
+    return results
 
-    print(f"server tree: {tree}")
-    print(f"{'scenario':10} {'max/s':>6} {'403s':>6} {'requests':>9}  calls")
+
+# One call's quota bookkeeping as the server does it (the ledger make_ledger builds, acquire then settle), timed in
+# a process of the tree's own; prints the median and p90 in microseconds.
+COST = """
+import inspect, statistics, sys, tempfile, time, anyio
+from pathlib import Path
+from server.quota import QuotaGuard
+from server.runtime import make_ledger
+from server.settings import load_settings
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(env="prod2", api_key="k", access_token="t", ledger_path=str(Path(tmp, "l.sqlite3")))
+        ledger, _ = make_ledger(settings)
+        extra = {"in_flight": 40.0} if "in_flight" in inspect.signature(QuotaGuard).parameters else {}
+        # Sprinklr's 10 a second, one call every 0.12 s of the guard's clock: windows as full as in real use.
+        now = [time.time()]
+        guard = QuotaGuard(
+            ledger, "bench", per_second=10, per_hour=1_000_000, bulk_reserve=0, clock=lambda: now[0], **extra
+        )
+        samples = []
+        for n in range(int(sys.argv[1])):
+            now[0] += 0.12
+            started = time.perf_counter()
+            await guard.settle(await guard.acquire())
+            samples.append(time.perf_counter() - started)
+        await ledger.aclose()
+    samples = samples[len(samples) // 10:]  # the first ones open the file
+    print(statistics.median(samples) * 1e6, statistics.quantiles(samples, n=10)[-1] * 1e6)
+
+anyio.run(main)
+"""
+
+
+def cost(tree: Path, calls: int = 1500) -> tuple[float, float]:
+    """Median and p90 of one acquire + settle, in microseconds, with the file ledger of `tree`."""
+    done = subprocess.run(
+        [PYTHON, "-c", COST, str(calls)],
+        cwd=tree,
+        env=child_environment({"PYTHONPATH": str(tree)}),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    median, p90 = (float(part) for part in done.stdout.split())
+    return median, p90
+
+
+def show(label: str, results: dict[str, dict[str, Any]]) -> None:
+    print(f"{label}:")
+    print(f"  {'scenario':10} {'max/s':>6} {'403s':>6} {'requests':>9}  calls")
     for name, figures in results.items():
         print(
-            f"{name:10} {figures['max_in_any_second']:>6} {figures['developer_over_rate']:>6} "
+            f"  {name:10} {figures['max_in_any_second']:>6} {figures['developer_over_rate']:>6} "
             f"{figures['requests']:>9}  {figures['calls']}"
         )
         for text in figures["error_samples"]:
-            print(f"{'':10} error: {text}")
+            print(f"  {'':10} error: {text}")
+
+
+async def main(tree: Path, baseline: Path | None) -> None:
+    """Run the scenarios (and the bookkeeping cost) for `tree`, and side by side for `baseline` if given."""
+    trees = {"baseline": baseline, "ours": tree} if baseline else {"ours": tree}
+    costs = {}
+    for label, path in trees.items():
+        assert path is not None
+        show(f"{label} ({path})", await scenarios(path))
+        costs[label] = cost(path)
     print("limit: 10 a second at the sandbox; a correct server keeps max/s <= 10 and 403s at 0")
+    ours = costs["ours"]
+    line = f"quota bookkeeping per call (file ledger, acquire + settle): median {ours[0]:.0f} us, p90 {ours[1]:.0f} us"
+    if "baseline" in costs:
+        base = costs["baseline"]
+        line += f"; baseline {base[0]:.0f} us, p90 {base[1]:.0f} us; ratio {ours[0] / base[0]:.2f}x median"
+    print(line)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", type=Path, default=ROOT, help="checkout to run the server processes from")
-    anyio.run(main, parser.parse_args().tree.resolve())
+    parser.add_argument("--baseline", type=Path, help="another checkout to measure side by side (e.g. main's)")
+    args = parser.parse_args()
+    anyio.run(main, args.tree.resolve(), args.baseline.resolve() if args.baseline else None)

@@ -141,16 +141,18 @@ def decide(
     ceiling: int,
     window: float,
     trip: Trip,
-    in_window: Sequence[float],
+    recent: int,
+    nth_recent: Callable[[int], float],
     total: int,
     nth_oldest: Callable[[int], float],
 ) -> tuple[float, bool]:
     """(wait, probe): the wait before a hit at `now` is allowed (0.0 when it is), and whether that hit is the probe.
 
-    `in_window` holds the hits that count in the second's window, sorted: those after now - window, each at its
-    stamp, and those in flight (see Ledger.reserve) at `now` at the earliest. `total` counts all hits after
-    now - 1 h, and `nth_oldest` looks them up in order. Both include hits stamped later than `now` (another
-    process's clock a little ahead): those count too.
+    `recent` counts the hits in the second's window: those after now - window, and those in flight (see
+    Ledger.reserve), which count as made at `now` at the earliest; `nth_recent` looks them up in that order.
+    `total` counts all hits after now - 1 h, and `nth_oldest` looks them up in order. Both include hits stamped
+    later than `now` (another process's clock a little ahead): those count too. The look-ups are only made when
+    a window is full.
     """
     paused = trip.until > now
     probing = trip.streak > 0 and not paused
@@ -160,11 +162,10 @@ def decide(
         # Another caller's probe is in flight: nobody else may find out the same thing the hard way.
         blocked = True
         wait = max(wait, trip.probe_until - now)
-    recent = len(in_window)
     if recent >= per_second:
         # The hit that must leave the window before one more fits: the (recent - per_second + 1)th oldest in it.
         blocked = True
-        wait = max(wait, in_window[recent - per_second] + window - now)
+        wait = max(wait, nth_recent(recent - per_second) + window - now)
     if total >= ceiling:
         blocked = True
         wait = max(wait, nth_oldest(total - ceiling) + HOUR - now)

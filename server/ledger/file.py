@@ -102,11 +102,18 @@ _ADDED_COLUMNS = {
 }
 _ADDED_INDEXES = "CREATE INDEX IF NOT EXISTS hits_in_flight ON hits (key, held_until) WHERE held_until > 0"
 # The second's window: hits after the bound at their stamp (in-flight ones at now at the earliest), and hits in
-# flight since before the bound at now.
-_IN_WINDOW = """
-SELECT CASE WHEN held_until > :now AND at < :now THEN :now ELSE at END FROM hits WHERE key = :key AND at > :bound
+# flight since before the bound at now; counted (with the hour's hits) in one statement, looked up only when full.
+_COUNTS = """
+SELECT (SELECT COUNT(*) FROM hits WHERE key = :key AND at > :bound)
+     + (SELECT COUNT(*) FROM hits WHERE key = :key AND held_until > 0 AND held_until > :now AND at <= :bound),
+       (SELECT COUNT(*) FROM hits WHERE key = :key)
+"""
+_NTH_RECENT = """
+SELECT CASE WHEN held_until > :now AND at < :now THEN :now ELSE at END AS moment
+  FROM hits WHERE key = :key AND at > :bound
 UNION ALL
 SELECT :now FROM hits WHERE key = :key AND held_until > 0 AND held_until > :now AND at <= :bound
+ORDER BY moment LIMIT 1 OFFSET :index
 """
 
 # (st_dev, st_ino) of the database, its -wal and its -shm; None where a file is missing.
@@ -437,11 +444,12 @@ class FileLedger:
                 conn.execute("DELETE FROM hits WHERE at <= ?", (now - HOUR,))
                 self._last_sweep = now
             conn.execute("DELETE FROM hits WHERE key = ? AND at <= ? AND held_until <= ?", (key, now - HOUR, now))
-            in_window = sorted(
-                row[0] for row in conn.execute(_IN_WINDOW, {"now": now, "key": key, "bound": now - window})
-            )
-            (total,) = conn.execute("SELECT COUNT(*) FROM hits WHERE key = ?", (key,)).fetchone()
+            where = {"now": now, "key": key, "bound": now - window}
+            recent, total = conn.execute(_COUNTS, where).fetchone()
             trip = _read_trip(conn, key)
+
+            def nth_recent(index: int) -> float:
+                return float(conn.execute(_NTH_RECENT, {**where, "index": index}).fetchone()[0])
 
             def nth_oldest(index: int) -> float:
                 row = conn.execute(
@@ -450,7 +458,7 @@ class FileLedger:
                 return float(row[0])
 
             ceiling = min(per_hour, hour_ceiling)
-            wait, probe = decide(now, per_second, ceiling, window, trip, in_window, total, nth_oldest)
+            wait, probe = decide(now, per_second, ceiling, window, trip, recent, nth_recent, total, nth_oldest)
             if wait == 0.0:
                 conn.execute(
                     "INSERT INTO hits (key, at, held_until) VALUES (?, ?, ?)", (key, now, now + hold if hold else 0)

@@ -81,7 +81,10 @@ class MemoryLedger:
             trip = self._trips.get(key, NO_TRIP)
             in_window = self._in_window(key, hits, now, window)
             ceiling = min(per_hour, hour_ceiling)
-            wait, probe = decide(now, per_second, ceiling, window, trip, in_window, len(hits), hits.__getitem__)
+            recent, nth_recent = len(in_window), in_window.__getitem__
+            wait, probe = decide(
+                now, per_second, ceiling, window, trip, recent, nth_recent, len(hits), hits.__getitem__
+            )
             if wait == 0.0:
                 self.record(key, now, hold)
                 if probe:
