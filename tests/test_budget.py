@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -453,3 +454,17 @@ async def test_over_an_hour_of_refusals_without_retry_after_sprinklr_sees_a_few_
         await app.client.get_case_by_number(48801)
         assert (await app.quota.status()).pause_streak == 0
     assert sandbox.stats()["requests"] == 1 + len(reached) + 2
+
+
+async def test_quota_status_and_its_resource_say_where_the_quota_is_shared(
+    running: RunningSandbox, sandbox: SandboxAdmin, tmp_path: Path
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    async with Client(build_server(sandbox_settings(running, ledger_path=str(path)))) as client:
+        tool = (await client.call_tool("quota_status", {})).structured_content["quota"]
+        resource = await client.read_resource("sprinklr://status/quota")
+        as_json = json.loads(resource.contents[0].text)  # type: ignore[union-attr]
+    for view in (tool, as_json):
+        assert (view["ledger"], view["ledger_path"], view["degraded"]) == ("file", str(path), False)
+        assert view.get("degraded_reason") is None
+    assert sandbox.requests() == 0
