@@ -59,7 +59,7 @@ async def burst(
         await started.wait()
         number = first
         while time.monotonic() < deadline:
-            result = await client.call_tool("get_case_by_number", {"case_number": number})
+            result = await client.call_tool("get_case", {"case_number": number})
             number += 1
             text = " ".join(getattr(block, "text", "") for block in result.content)
             if not result.is_error or "No case" in text:

@@ -12,15 +12,18 @@ import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
 from server.auth import SprinklrAuth
 from server.cache import IN_MEMORY_FACTOR, Cache, CacheBackend, MemoryBackend, RedisBackend
+from server.findings import FindingsStore
 from server.guard import ReadOnlyGuard, ReadOnlyTransport
-from server.ledger import FallbackLedger, FileLedger, Ledger, MemoryLedger, RedisLedger
+from server.ledger import FallbackLedger, FileLedger, Ledger, MemoryLedger, RedisLedger, default_ledger_path
 from server.quota import QuotaGuard
+from server.record import RecordingTransport
 from server.settings import Settings
 from server.sprinklr import SprinklrClient
 from server.tenant import Tenant
@@ -46,6 +49,14 @@ class AppContext:
     ledger_kind: str
     http: httpx.AsyncClient
     tenant: Tenant
+
+
+def findings_path(settings: Settings, tenant: Tenant) -> Path | None:
+    """Where what was found out about this account is kept: beside the ledger file (None with an in-memory ledger)."""
+    if settings.ledger_path == ":memory:":
+        return None
+    folder = Path(settings.ledger_path).parent if settings.ledger_path else default_ledger_path().parent
+    return folder / f"findings-{tenant.id}.json"
 
 
 def make_ledger(settings: Settings, clock: Callable[[], float] = time.time) -> tuple[Ledger, str]:
@@ -93,6 +104,9 @@ def make_http(
         # Proxies are resolved here and the client gets trust_env=False: environment proxy mounts would otherwise
         # route requests around the guard and quota transports. SSL_CERT_FILE is still honoured by the transport.
         inner = httpx.AsyncHTTPTransport(proxy=_proxy_for(root), trust_env=True, retries=0)
+    if settings.record_dir:
+        # Innermost, so that every attempt that reaches the network is recorded, retries and refreshes too.
+        inner = RecordingTransport(inner, Path(settings.record_dir).expanduser(), root, settings.secrets())
     transport = ReadOnlyTransport(QuotaTransport(inner, quota), ReadOnlyGuard(root))
     auth = SprinklrAuth(
         api_key=settings.api_key,
@@ -136,7 +150,7 @@ async def open_app(
     )
     cache = make_cache(settings)
     http = make_http(settings, quota, ledger, key, inner)
-    client = SprinklrClient(http, cache, tenant=tenant)
+    client = SprinklrClient(http, cache, tenant=tenant, findings=FindingsStore(findings_path(settings, tenant)))
     try:
         yield AppContext(settings, client, cache, quota, ledger, kind, http, tenant)
     finally:
