@@ -42,13 +42,16 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(params=["memory", "file", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=["memory", "file", "fallback", pytest.param("redis", marks=pytest.mark.redis)])
 async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Ledger]:
     made: Ledger
     if request.param == "memory":
         made = MemoryLedger()
     elif request.param == "file":
         made = FileLedger(tmp_path / "ledger.sqlite3")
+    elif request.param == "fallback":
+        # What the server runs: the file ledger behind the fallback, which must not change a single answer.
+        made = FallbackLedger(FileLedger(tmp_path / "ledger.sqlite3"))
     else:
         # A fresh prefix per test keeps tests apart on a shared server. These tests drive time themselves, so the
         # windows count on the times they pass (the Redis clock has tests of its own below).
