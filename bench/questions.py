@@ -285,10 +285,8 @@ def tool_list_size(tools: list[Any]) -> int:
     )
 
 
-async def ask_all(
-    client: Client, questions: dict[str, Question], data: Dataset, sandbox: Sandbox
-) -> dict[str, Attempt]:
-    """Every question in a fresh session of its own, so no question rides on another's cache."""
+async def ask_all(client: Client, questions: dict[str, Question], data: Dataset) -> dict[str, Attempt]:
+    """Every question in turn, through one session, as one conversation would ask them."""
     answers = {}
     for name, question in questions.items():
         attempt = Attempt()
