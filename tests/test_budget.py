@@ -110,7 +110,9 @@ async def test_a_burst_of_distinct_calls_never_exceeds_ten_a_second_or_the_hourl
     assert stats["requests"] <= 30
     served = [o for o in outcomes if not o.is_error]
     refused = [o for o in outcomes if o.is_error]
-    assert len(served) == stats["requests"]
+    # Each case served was one request; the rest of the budget went to the name look-ups the first reads make
+    # (those give way when the budget is short, so how many got a slot depends on timing).
+    assert len(served) == stats["by_route"].get("GET case-numbers", 0)
     assert len(outcomes) == 200
     assert refused
     for outcome in refused:
