@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from server.middleware import ArgumentChecks
 from server.runtime import AppContext, open_app
+from server.scrub import Scrubber, scrub_logs
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -111,9 +112,13 @@ def build_server(settings: Settings, inner: httpx.AsyncBaseTransport | None = No
     """The MCP server with the enabled tools, resources and prompts; `inner` replaces the network in tests."""
     from tools import register_tools  # the composition root is the one place server/ knows tools/
 
+    # One scrubber for the server's errors and its logs: a token refreshed later is hidden from both.
+    scrub = Scrubber.from_settings(settings)
+    scrub_logs(scrub)
+
     @asynccontextmanager
     async def lifespan(_: MCPServer[Any]) -> AsyncIterator[AppContext]:
-        async with open_app(settings, inner) as app:
+        async with open_app(settings, inner, scrub) as app:
             yield app
 
     server: MCPServer[AppContext] = MCPServer(

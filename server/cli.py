@@ -216,14 +216,20 @@ async def _call_tool(settings: Settings, name: str, arguments: dict[str, Any]) -
 async def _check(settings: Settings) -> int:
     from server.errors import SprinklrError
     from server.runtime import open_app
+    from server.scrub import Scrubber, scrub_logs
 
-    async with open_app(settings) as app:
+    scrub = Scrubber.from_settings(settings)
+    scrub_logs(scrub)
+    async with open_app(settings, scrub=scrub) as app:
         try:
             page = await app.client.search("CASE", {"filter": {"type": "AND", "filters": []}, "page": {"size": 1}})
         except SprinklrError as exc:
-            print(f"sprinklr-mcp: check failed: {exc}", file=sys.stderr)
+            print(scrub(f"sprinklr-mcp: check failed: {exc}"), file=sys.stderr)
             return 1
     print(
-        f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered {len(page.results)} row."
+        scrub(
+            f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered "
+            f"{len(page.results)} row."
+        )
     )
     return 0

@@ -20,6 +20,7 @@ from server.cache import IN_MEMORY_FACTOR, Cache, CacheBackend, MemoryBackend, R
 from server.guard import ReadOnlyGuard, ReadOnlyTransport
 from server.ledger import FileLedger, Ledger, MemoryLedger, RedisLedger
 from server.quota import QuotaGuard
+from server.scrub import Scrubber
 from server.settings import Settings
 from server.sprinklr import SprinklrClient
 from server.tenant import Tenant
@@ -45,6 +46,7 @@ class AppContext:
     ledger_kind: str
     http: httpx.AsyncClient
     tenant: Tenant
+    scrub: Scrubber
 
 
 def make_ledger(settings: Settings) -> tuple[Ledger, str]:
@@ -80,7 +82,12 @@ def _proxy_for(url: str) -> str | None:
 
 
 def make_http(
-    settings: Settings, quota: QuotaGuard, ledger: Ledger, key: str, inner: httpx.AsyncBaseTransport | None = None
+    settings: Settings,
+    quota: QuotaGuard,
+    ledger: Ledger,
+    key: str,
+    scrub: Scrubber,
+    inner: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
     """The one HTTP client: auth on top, then the read-only guard, then the quota, then the network."""
     root = settings.api_root
@@ -97,6 +104,7 @@ def make_http(
         token_url=f"{root}/oauth/token",
         ledger=ledger,
         ledger_key=key,
+        scrub=scrub,
     )
     return httpx.AsyncClient(
         base_url=root,
@@ -110,8 +118,14 @@ def make_http(
 
 
 @asynccontextmanager
-async def open_app(settings: Settings, inner: httpx.AsyncBaseTransport | None = None) -> AsyncIterator[AppContext]:
-    """Create the shared client, cache, quota and ledger, and close them all on exit."""
+async def open_app(
+    settings: Settings, inner: httpx.AsyncBaseTransport | None = None, scrub: Scrubber | None = None
+) -> AsyncIterator[AppContext]:
+    """Create the shared client, cache, quota and ledger, and close them all on exit.
+
+    `scrub` is the server's scrubber, shared with its log filter; tokens refreshed later are registered in it.
+    """
+    scrub = scrub if scrub is not None else Scrubber.from_settings(settings)
     ledger, kind = make_ledger(settings)
     tenant = tenant_of(settings)
     key = tenant.id
@@ -124,10 +138,10 @@ async def open_app(settings: Settings, inner: httpx.AsyncBaseTransport | None = 
         max_wait=settings.max_wait_seconds,
     )
     cache = make_cache(settings)
-    http = make_http(settings, quota, ledger, key, inner)
-    client = SprinklrClient(http, cache, tenant=tenant)
+    http = make_http(settings, quota, ledger, key, scrub, inner)
+    client = SprinklrClient(http, cache, tenant=tenant, scrub=scrub)
     try:
-        yield AppContext(settings, client, cache, quota, ledger, kind, http, tenant)
+        yield AppContext(settings, client, cache, quota, ledger, kind, http, tenant, scrub)
     finally:
         await http.aclose()
         await cache.aclose()

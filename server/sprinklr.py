@@ -19,6 +19,7 @@ from server.cache import TTL, Cache
 from server.errors import NotFound, SprinklrError, Unavailable, error_for, excerpt
 from server.models import Case, Message, Profile, SearchPage, message_id_parts
 from server.quota import Priority
+from server.scrub import Scrubber
 from server.tenant import Tenant
 from server.transport import PRIORITY_EXTENSION
 
@@ -43,8 +44,11 @@ def unwrap(payload: Any) -> Any:
 class SprinklrClient:
     """Read-only access to Sprinklr's case, message, search and profile endpoints."""
 
-    def __init__(self, http: httpx.AsyncClient, cache: Cache, *, tenant: Tenant, ttl: TTL | None = None) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, cache: Cache, *, tenant: Tenant, scrub: Scrubber, ttl: TTL | None = None
+    ) -> None:
         self._http = http
+        self._scrub = scrub
         self._cache = cache
         self._tenant = tenant
         self._env = tenant.env
@@ -92,13 +96,13 @@ class SprinklrClient:
         if response.status_code == 404 and not_found is not None:
             raise NotFound(not_found)
         if response.status_code >= 400:
-            raise error_for(response, what, self._env)
+            raise error_for(response, what, self._env, self._scrub)
         try:
             payload = json.loads(response.content)
         except ValueError:
+            shown = excerpt(response.text, self._scrub, 60)
             raise Unavailable(
-                f"Sprinklr sent an answer for {what} that is not valid JSON ({excerpt(response.text, 60)!r}); nothing "
-                f"was cached. Try again."
+                f"Sprinklr sent an answer for {what} that is not valid JSON ({shown!r}); nothing was cached. Try again."
             ) from None
         return payload, len(response.content)
 
