@@ -123,7 +123,8 @@ def sandbox_settings(**overrides: Any) -> Iterator[Settings]:
 
 
 def _serve(settings: Settings, args: argparse.Namespace, demo: bool = False) -> int:
-    from server.app import build_server, run_stdio
+    from server.app import build_server
+    from server.stdio import run_stdio
 
     server = build_server(settings)
     if args.transport == "stdio":
