@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import json
 import logging
 import os
@@ -132,7 +131,7 @@ def _serve(settings: Settings, args: argparse.Namespace, demo: bool = False) -> 
             print("sprinklr-mcp: serving the sandbox over stdio", file=sys.stderr)
         anyio.run(run_stdio, server)
         return 0
-    from server.http import http_app, is_loopback
+    from server.http import HttpLimits, http_app, is_loopback, serve_http
 
     if not is_loopback(args.host) and not args.allow_remote:
         print(
@@ -141,17 +140,13 @@ def _serve(settings: Settings, args: argparse.Namespace, demo: bool = False) -> 
             file=sys.stderr,
         )
         return 2
-    import uvicorn
-
     port = args.port
     url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{port}/mcp"
     if demo:
         print(_demo_banner(url, settings), file=sys.stderr)
     else:
         print(f"sprinklr-mcp: MCP over streamable HTTP at {url}", file=sys.stderr)
-    app = http_app(server, settings, args.host, port)
-    gc.freeze()  # what start-up loaded lives as long as the process: keep it out of the collector's way
-    uvicorn.run(app, host=args.host, port=port, log_level="warning")
+    serve_http(http_app(server, settings, args.host, port), args.host, port, HttpLimits.from_settings(settings))
     return 0
 
 
