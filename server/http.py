@@ -14,8 +14,9 @@ import hmac
 import ipaddress
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import h11
 import uvicorn
@@ -194,9 +195,10 @@ class GuardedH11Protocol(H11Protocol):
     limits: ClassVar[HttpLimits]
 
     _timer: asyncio.TimerHandle | None = None
-    _timing: str = ""
+    _timing: Literal["", "headers", "body"] = ""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's
+    # asyncio.Protocol takes any BaseTransport; uvicorn's protocol (and so this one) narrows it to Transport.
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Take a place at the gate (or refuse at once) and start the clock on the request's headers."""
         super().connection_made(transport)
         if not self.gate.opened(self):
@@ -251,7 +253,7 @@ class GuardedH11Protocol(H11Protocol):
         self._stop()
         self.transport.abort()
 
-    def _start(self, what: str, seconds: float) -> None:
+    def _start(self, what: Literal["headers", "body"], seconds: float) -> None:
         self._stop()
         self._timing = what
         self._timer = self.loop.call_later(seconds, self._too_slow)
@@ -269,6 +271,31 @@ class GuardedH11Protocol(H11Protocol):
         log.debug("closed a connection from %s: its request %s did not arrive in time", self.client, what)
         self.gate.closed(self)
         self.transport.abort()
+
+
+class OncePerMinute(logging.Filter):
+    """Lets one record per message template through each minute: a flood of refusals must not flood the log."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._clock = clock
+        self._last: dict[object, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """True for the first warning of its kind in a minute (and for every record below WARNING)."""
+        if record.levelno < logging.WARNING:
+            return True
+        now = self._clock()
+        if now - self._last.get(record.msg, float("-inf")) < 60:
+            return False
+        if len(self._last) >= 1000:  # templates are few; messages formatted in place must not grow this for ever
+            self._last.clear()
+        self._last[record.msg] = now
+        return True
+
+
+# The SDK warns once per refused session ("Refusing to open a new session"): at the cap, once per request.
+_SESSION_MANAGER_LOG = "mcp.server.streamable_http_manager"
 
 
 # File descriptors kept for everything but client connections: upstream connections, the ledger, Redis, logs.
@@ -328,5 +355,6 @@ def serve_http(app: ASGIApp, host: str, port: int, limits: HttpLimits) -> None:
         log_level="warning",
         access_log=False,
     )
+    logging.getLogger(_SESSION_MANAGER_LOG).addFilter(OncePerMinute())
     gc.freeze()  # what start-up loaded lives as long as the process: keep it out of the collector's way
     uvicorn.Server(config).run()

@@ -328,6 +328,10 @@ async def test_unauthenticated_initialize_calls_create_no_session_and_leave_memo
         statuses = [(await http.post(url, json=INITIALIZE, headers=AUTH)).status_code for _ in range(4)]
         assert statuses == [200, 200, 200, 503], statuses
         assert strict_server.logged().count(SESSION_CREATED) == sessions_before + 3
+        # Refusals go on, but their warning is logged once a minute, not once a request.
+        for _ in range(5):
+            assert (await http.post(url, json=INITIALIZE, headers=AUTH)).status_code == 503
+        assert strict_server.logged().count("Refusing to open a new session") == 1
         # Idle sessions expire (3 s here), and then there is room again.
         deadline = time.monotonic() + 60
         while (status := (await http.post(url, json=INITIALIZE, headers=AUTH)).status_code) == 503:
