@@ -144,7 +144,7 @@ async def list_and_call(url: str) -> float | None:
                 Client(streamable_http_client(url, http_client=http)) as client,
             ):
                 await client.list_tools()
-                outcome = await client.call_tool("get_case_by_number", {"case_number": 48213})
+                outcome = await client.call_tool("get_case", {"case_number": 48213})
                 if outcome.is_error:
                     return None
                 return time.perf_counter() - started

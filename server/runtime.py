@@ -11,15 +11,18 @@ import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
 from server.auth import SprinklrAuth
 from server.cache import IN_MEMORY_FACTOR, Cache, CacheBackend, MemoryBackend, RedisBackend
+from server.findings import FindingsStore
 from server.guard import ReadOnlyGuard, ReadOnlyTransport
-from server.ledger import FileLedger, Ledger, MemoryLedger, RedisLedger
+from server.ledger import FileLedger, Ledger, MemoryLedger, RedisLedger, default_ledger_path
 from server.quota import QuotaGuard
+from server.record import RecordingTransport
 from server.scrub import Scrubber
 from server.settings import Settings
 from server.sprinklr import SprinklrClient
@@ -47,6 +50,14 @@ class AppContext:
     http: httpx.AsyncClient
     tenant: Tenant
     scrub: Scrubber
+
+
+def findings_path(settings: Settings, tenant: Tenant) -> Path | None:
+    """Where what was found out about this account is kept: beside the ledger file (None with an in-memory ledger)."""
+    if settings.ledger_path == ":memory:":
+        return None
+    folder = Path(settings.ledger_path).parent if settings.ledger_path else default_ledger_path().parent
+    return folder / f"findings-{tenant.id}.json"
 
 
 def make_ledger(settings: Settings) -> tuple[Ledger, str]:
@@ -95,6 +106,9 @@ def make_http(
         # Proxies are resolved here and the client gets trust_env=False: environment proxy mounts would otherwise
         # route requests around the guard and quota transports. SSL_CERT_FILE is still honoured by the transport.
         inner = httpx.AsyncHTTPTransport(proxy=_proxy_for(root), trust_env=True, retries=0)
+    if settings.record_dir:
+        # Innermost, so that every attempt that reaches the network is recorded, retries and refreshes too.
+        inner = RecordingTransport(inner, Path(settings.record_dir).expanduser(), root, settings.secrets())
     transport = ReadOnlyTransport(QuotaTransport(inner, quota), ReadOnlyGuard(root))
     auth = SprinklrAuth(
         api_key=settings.api_key,
@@ -139,7 +153,8 @@ async def open_app(
     )
     cache = make_cache(settings)
     http = make_http(settings, quota, ledger, key, scrub, inner)
-    client = SprinklrClient(http, cache, tenant=tenant, scrub=scrub)
+    findings = FindingsStore(findings_path(settings, tenant))
+    client = SprinklrClient(http, cache, tenant=tenant, scrub=scrub, findings=findings)
     try:
         yield AppContext(settings, client, cache, quota, ledger, kind, http, tenant, scrub)
     finally:

@@ -52,9 +52,7 @@ class Scrubber:
     @classmethod
     def from_settings(cls, settings: Settings) -> Scrubber:
         """Every secret the settings hold: API key, tokens, API secret, HTTP bearer token and the Redis password."""
-        values = [settings.api_key, settings.access_token, settings.refresh_token, settings.api_secret]
-        values.append(settings.http_token)
-        secrets: list[str | None] = [value.get_secret_value() for value in values if value is not None]
+        secrets: list[str | None] = list(settings.secrets())
         if settings.redis_url:
             # A malformed URL is refused elsewhere, with its own message; its password is still hidden by pattern.
             with contextlib.suppress(ValueError):

@@ -20,7 +20,7 @@ DEFAULT_CUSTOM_FIELDS: dict[str, str] = {
 }
 
 TOOL_GROUPS: dict[str, tuple[str, ...]] = {
-    "cases": ("search_cases", "get_case_by_number", "get_case"),
+    "cases": ("get_case", "search_cases", "list_values"),
     "messages": ("get_case_messages", "get_message", "search_messages"),
     "profiles": ("lookup_profile",),
     "status": ("quota_status",),
@@ -62,10 +62,14 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(DEFAULT_CUSTOM_FIELDS),
         validation_alias=AliasChoices("SPRINKLR_MCP_CUSTOM_FIELDS"),
     )
+    queue_names: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias=AliasChoices("SPRINKLR_MCP_QUEUE_NAMES")
+    )
     output_budget_tokens: int = Field(
         default=4000, ge=500, le=100_000, validation_alias=AliasChoices("SPRINKLR_MCP_OUTPUT_TOKENS")
     )
     redact_pii: bool = Field(default=False, validation_alias=AliasChoices("SPRINKLR_MCP_REDACT_PII"))
+    record_dir: str | None = Field(default=None, validation_alias=AliasChoices("SPRINKLR_MCP_RECORD_DIR"))
     tools: Annotated[tuple[str, ...] | None, NoDecode] = Field(
         default=None, validation_alias=AliasChoices("SPRINKLR_MCP_TOOLS")
     )
@@ -131,6 +135,20 @@ class Settings(BaseSettings):
             return {**DEFAULT_CUSTOM_FIELDS, **value}
         return value
 
+    @field_validator("queue_names", mode="before")
+    @classmethod
+    def _parse_queue_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    'expected a JSON object of queue name to queue id, e.g. {"Billing": "5e8f..."}'
+                ) from exc
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ValueError('expected a JSON object of queue name to queue id, e.g. {"Billing": "5e8f..."}')
+        return value
+
     @field_validator("custom_fields")
     @classmethod
     def _field_ids_safe(cls, value: dict[str, str]) -> dict[str, str]:
@@ -177,6 +195,11 @@ class Settings(BaseSettings):
             return str(self.base_url).rstrip("/")
         # The global production environment carries no environment segment in its URLs.
         return "https://api3.sprinklr.com" if self.env == "prod" else f"https://api3.sprinklr.com/{self.env}"
+
+    def secrets(self) -> list[str]:
+        """Every configured secret, for scrubbing them from anything shown or recorded."""
+        values = (self.api_key, self.access_token, self.refresh_token, self.api_secret, self.http_token)
+        return [value.get_secret_value() for value in values if value is not None]
 
     def enabled_tools(self) -> frozenset[str]:
         """Names of the tools to register, from SPRINKLR_MCP_TOOLS (all when unset)."""
