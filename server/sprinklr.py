@@ -822,22 +822,29 @@ class SprinklrClient:
         The reference shows timeFilter as month strings and the client sends epoch ms; when Sprinklr refuses one
         form, the other is tried once and remembered.
         """
-        sorts = [{"key": "channelCreatedTime", "order": "DESC"}]
-        for attempt in range(2):
+        tried: set[str] = set()
+        # Three tries at most: each fallback (the other time-filter form, the documented sort key) happens once.
+        for _ in range(3):
+            sort_key = "createdTime" if self.findings.other_sorts is False else "channelCreatedTime"
             query = {
                 "filter": {"type": "AND", "filters": filters},
                 "timeFilter": self.time_filter(since_ms, until_ms),
-                "sorts": sorts,
+                "sorts": [{"key": sort_key, "order": "DESC"}],
             }
             try:
                 page = await self.search("MESSAGE", query, offset=offset, size=size)
             except BadRequest as exc:
                 refused = exc.detail.lower()
-                if attempt or not any(word in refused for word in ("timefilter", "since", "until", "time filter")):
-                    raise
-                other = "month" if self.findings.time_filter != "month" else "epoch"
-                self._findings.update(time_filter=other)
-                continue
+                if "sort" in refused and sort_key != "createdTime" and "sort" not in tried:
+                    # The reference only ever sorts on createdTime: fall back to it when another key is refused.
+                    tried.add("sort")
+                    self._findings.update(other_sorts=False)
+                    continue
+                if "time" not in tried and any(w in refused for w in ("timefilter", "since", "until", "time filter")):
+                    tried.add("time")
+                    self._findings.update(time_filter="month" if self.findings.time_filter != "month" else "epoch")
+                    continue
+                raise
             if self.findings.time_filter is None:
                 self._findings.update(time_filter="epoch")
             return page, self.findings.time_filter == "month"
