@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import difflib
 import errno
-import gc
 import json
 import logging
 import os
@@ -18,7 +17,6 @@ import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 import anyio
 from pydantic import SecretStr
@@ -470,7 +468,8 @@ def _cannot_listen(host: str, port: int, exc: OSError) -> UsageError:
 
 
 def _serve(settings: Settings, args: argparse.Namespace, demo: bool = False) -> int:
-    from server.app import build_server, run_stdio
+    from server.app import build_server
+    from server.stdio import run_stdio
 
     server = build_server(settings)
     if args.transport == "stdio":
@@ -478,7 +477,7 @@ def _serve(settings: Settings, args: argparse.Namespace, demo: bool = False) -> 
             print("sprinklr-mcp: serving the sandbox over stdio", file=sys.stderr)
         anyio.run(run_stdio, server)
         return 0
-    from server.http import http_app, is_loopback
+    from server.http import HttpLimits, http_app, is_loopback, serve_http
 
     if not is_loopback(args.host) and not args.allow_remote:
         print(
@@ -487,8 +486,6 @@ def _serve(settings: Settings, args: argparse.Namespace, demo: bool = False) -> 
             file=sys.stderr,
         )
         return 2
-    import uvicorn
-
     port = args.port
     _ensure_port_free(args.host, port)
     url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{port}/mcp"
@@ -496,9 +493,7 @@ def _serve(settings: Settings, args: argparse.Namespace, demo: bool = False) -> 
         print(_demo_banner(url, settings), file=sys.stderr)
     else:
         print(f"sprinklr-mcp: MCP over streamable HTTP at {url}", file=sys.stderr)
-    app = http_app(server, settings, args.host, port)
-    gc.freeze()  # what start-up loaded lives as long as the process: keep it out of the collector's way
-    uvicorn.run(app, host=args.host, port=port, log_level="warning")
+    serve_http(http_app(server, settings, args.host, port), args.host, port, HttpLimits.from_settings(settings))
     return 0
 
 
@@ -614,20 +609,33 @@ async def _call_tool(settings: Settings, name: str, arguments: dict[str, Any], j
 async def _check(settings: Settings, probe: bool = False) -> int:
     from server.errors import SprinklrError
     from server.runtime import open_app
+    from server.scrub import Scrubber, scrub_logs
 
-    if settings.redis_url:
-        problem = await _redis_problem(settings.redis_url)
-        if problem:
-            print(f"sprinklr-mcp: check failed: {problem}", file=sys.stderr)
-            return 1
-    async with open_app(settings) as app:
+    # The ledger's state (and that of the Redis behind it) is reported below in one line, not as log warnings too.
+    for name in ("server.ledger", "server.cache"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    scrub = Scrubber.from_settings(settings)
+    scrub_logs(scrub)
+    async with open_app(settings, scrub=scrub) as app:
+        quota = await app.quota.status()
+        if quota.degraded_reason:
+            variable = {"redis": "SPRINKLR_MCP_REDIS_URL", "file": "SPRINKLR_MCP_LEDGER_PATH"}.get(app.ledger_kind)
+            hint = f" (check {variable})" if variable else ""
+            print(scrub(f"sprinklr-mcp: warning: {quota.degraded_reason}{hint}"), file=sys.stderr)
         try:
             page = await app.client.search("CASE", {"filter": {"type": "AND", "filters": []}}, offset=0, size=1)
         except SprinklrError as exc:
-            print(f"sprinklr-mcp: check failed: {exc}", file=sys.stderr)
+            print(scrub(f"sprinklr-mcp: check failed: {exc}"), file=sys.stderr)
             return 1
         print(
-            f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered {len(page.rows)} row."
+            scrub(
+                f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered "
+                f"{len(page.rows)} row."
+            )
+        )
+        print(
+            f"Quota ledger ({app.ledger_kind}): {quota.ledger_location}"
+            + (" (not answering)" if quota.degraded_reason else "")
         )
         if probe:
             from server.probe import run_probe
@@ -635,12 +643,12 @@ async def _check(settings: Settings, probe: bool = False) -> int:
             try:
                 findings, report = await run_probe(app.client)
             except SprinklrError as exc:
-                print(f"sprinklr-mcp: the probe stopped: {exc}", file=sys.stderr)
+                print(scrub(f"sprinklr-mcp: the probe stopped: {exc}"), file=sys.stderr)
                 return 1
             app.client.findings_store.replace(findings)
             print(f"Probe: {report.calls} API calls.")
             for line in report.lines:
-                print(f"- {line}")
+                print(scrub(f"- {line}"))
             where = app.client.findings_store.path
             print(
                 f"Saved to {where}; the server uses these findings from now on."
@@ -648,26 +656,6 @@ async def _check(settings: Settings, probe: bool = False) -> int:
                 else "Not saved (in-memory ledger): set SPRINKLR_MCP_LEDGER_PATH to keep the findings."
             )
     return 0
-
-
-async def _redis_problem(url: str) -> str | None:
-    """None when Redis answers a PING, else one line naming SPRINKLR_MCP_REDIS_URL (never its password)."""
-    import redis.asyncio as aioredis
-    from redis.exceptions import RedisError
-
-    parts = urlsplit(url)
-    where = parts.path if parts.scheme == "unix" else f"{parts.hostname}:{parts.port or 6379}"
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
-    try:
-        await client.ping()
-    except (RedisError, OSError) as exc:
-        return (
-            f"SPRINKLR_MCP_REDIS_URL: Redis at {where} did not answer ({type(exc).__name__}). Start Redis or fix "
-            f"the URL; unset it to keep the cache and quota ledger in this process and its machine."
-        )
-    finally:
-        await client.aclose()
-    return None
 
 
 def _print_config(host: str, *, sandbox: bool) -> int:

@@ -462,17 +462,18 @@ def test_an_environment_that_is_not_prod_or_prod_n_is_accepted_with_one_warning(
 # -- check: Redis, base URL, connection --------------------------------------------------------------------------
 
 
-def test_check_with_an_unreachable_redis_is_one_line_naming_it_without_its_password(
+def test_check_with_an_unreachable_redis_warns_in_one_line_naming_it_without_its_password(
     running: RunningSandbox, sandbox: SandboxAdmin, tmp_path: Path
 ) -> None:
-    url = f"redis://:a-redis-password@127.0.0.1:{closed_port()}/0"
+    # Without Redis the quota ledger keeps to the limits in this process (test_budget.py); check says so once.
+    port = closed_port()
+    url = f"redis://:a-redis-password@127.0.0.1:{port}/0"
     done = run("check", env=server_env(running, SPRINKLR_MCP_REDIS_URL=url), cwd=tmp_path)
-    assert done.returncode == 1
+    assert done.returncode == 0, done.stderr
     line = assert_one_clean_line(done.stderr, "a-redis-password", running.config.access_token)
     assert "SPRINKLR_MCP_REDIS_URL" in line
-    assert url.rsplit("@", 1)[1].removesuffix("/0") in line  # host:port
-    assert done.stdout == ""
-    assert sandbox.requests() == 0  # Redis is checked first
+    assert f"127.0.0.1:{port}" in line
+    assert done.stdout.startswith("OK")
 
 
 def test_a_server_starts_with_an_unreachable_redis_and_says_at_most_one_line(tmp_path: Path) -> None:

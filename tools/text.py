@@ -18,9 +18,9 @@ import html
 import re
 import secrets
 import unicodedata
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import GetCoreSchemaHandler, SerializationInfo
+from pydantic import GetCoreSchemaHandler, PlainSerializer, SerializationInfo, WithJsonSchema
 from pydantic_core import core_schema
 
 from server.pii import redact
@@ -36,7 +36,10 @@ _NEWLINES = re.compile(r"\s*(?:\r\n|\r|\n)\s*")
 _TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^<>]{0,500}>")
 _SCRIPT = re.compile(r"<\s*(script|style)\b.*?<\s*/\s*\1\s*>", re.IGNORECASE | re.DOTALL)
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]{2,}")
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.&/()+'#-]{0,47}$")
+# A code-like value: a few short words (status "Awaiting Customer", channel "SINA_WEIBO", language "pt-BR").
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.&/()+'#-]{0,31}(?: [A-Za-z0-9_.&/()+'#-]{1,31}){0,3}$")
+# An identifier: one token of letters, digits and the punctuation ids, handles, emails and URLs use.
+_IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+/=?&%~#-]{0,299}$")
 # Cleaning is linear, but a huge field would still be cleaned whole before being cut: cut the raw text first, with
 # room for what cleaning removes.
 _RAW_SLACK = 4
@@ -85,6 +88,22 @@ def _wrap(value: Fenced, info: SerializationInfo) -> str:
     context = info.context if isinstance(info.context, dict) else {}
     nonce = context.get("fence") or "0"
     return f"<<untrusted:{nonce}>>{value}<</untrusted:{nonce}>>"
+
+
+def _serialize(value: _Checked, info: SerializationInfo) -> str:
+    """One serializer for a field that may hold any checked text: Fenced is wrapped, the others are as they are.
+
+    Pydantic serializes a union by inference, which would lose the fence: this is set on the union itself.
+    """
+    return _wrap(value, info) if isinstance(value, Fenced) else str(value)
+
+
+# A view field that may hold any checked text (a code, a cleaned line, or fenced free text).
+Text = Annotated[
+    Line | Code | Fenced,
+    PlainSerializer(_serialize, return_type=str),
+    WithJsonSchema({"type": "string"}),
+]
 
 
 def new_fence_id() -> str:
@@ -147,8 +166,16 @@ def code(raw: object) -> Code | None:
 
 
 def word(raw: object, limit: int = 80, *, pii: bool = False) -> Code | Fenced | None:
-    """A picklist-like value: as a Code when its shape is safe, else fenced (a label is upstream data too)."""
+    """A code-like value (status, channel, language): as a Code when its shape is safe, else fenced."""
     return code(raw) or fenced(raw, limit, pii=pii)
+
+
+def ident(raw: object, limit: int = 300, *, pii: bool = False) -> Line | Fenced | None:
+    """An identifier, handle, email or link: one cleaned token when its shape is that of one, else fenced."""
+    text = _prepare(raw, limit, keep_breaks=False, pii=pii)
+    if text is None:
+        return None
+    return Line(text) if _IDENT.match(text) else Fenced(text)
 
 
 def label(raw: object, limit: int = 48) -> Line | None:
