@@ -216,10 +216,10 @@ def _parser() -> argparse.ArgumentParser:
     check = command(
         "check",
         "validate the configuration and credentials with one cheap read",
-        "Validate every SPRINKLR_* variable below, reach Redis when SPRINKLR_MCP_REDIS_URL is set, and make one "
-        "cheap read (a one-row case search) to prove that SPRINKLR_ENV, SPRINKLR_API_KEY, SPRINKLR_ACCESS_TOKEN and "
-        "SPRINKLR_BASE_URL (when set) work. Exit 0 when all is well, 1 when Sprinklr or Redis refuses, 2 when the "
-        "configuration is malformed.",
+        "Validate every SPRINKLR_* variable below, report the quota ledger (one warning line when the Redis of "
+        "SPRINKLR_MCP_REDIS_URL does not answer), and make one cheap read (a one-row case search) to prove that "
+        "SPRINKLR_ENV, SPRINKLR_API_KEY, SPRINKLR_ACCESS_TOKEN and SPRINKLR_BASE_URL (when set) work. Exit 0 when "
+        "the read works, 1 when Sprinklr refuses, 2 when the configuration is malformed.",
         epilog=_settings_epilog(),
     )
     check.add_argument(
