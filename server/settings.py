@@ -6,7 +6,6 @@ import json
 import logging
 import re
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -31,11 +30,10 @@ TOOL_GROUPS: dict[str, tuple[str, ...]] = {
 _ENV_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 # Production environments; others exist (e.g. qa6), so a name outside this pattern is warned about, not refused.
 _PROD_PATTERN = re.compile(r"^prod[0-9]*$")
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_FIELD_ID_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 log = logging.getLogger(__name__)
-_FIELD_ID_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
 class ConfigError(Exception):
@@ -116,21 +114,6 @@ class Settings(BaseSettings):
         if not _ENV_PATTERN.match(value):
             raise ValueError("expected an environment name such as prod, prod2, prod3, prod4 or prod8")
         return value
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_url_shape(cls, value: str | None) -> str | None:
-        # Checked here so that a typo is one line at start-up, not a redis-py traceback at the first call. The value
-        # is never echoed: it may hold a password.
-        if value is None or not value.strip():
-            return None
-        parts = urlsplit(value.strip())
-        if parts.scheme not in _REDIS_SCHEMES or (parts.scheme != "unix" and not parts.hostname):
-            raise ValueError(
-                "expected a Redis URL such as redis://localhost:6379/0, rediss://user:password@host:6380/0 or "
-                "unix:///path/to/redis.sock"
-            )
-        return value.strip()
 
     @field_validator("log_level", mode="before")
     @classmethod
