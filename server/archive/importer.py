@@ -1,0 +1,579 @@
+"""Import export files from a source into the archive: streaming, batched, one transaction per file, idempotent.
+
+Why one transaction per file rather than resumable chunks: a file is the unit the `imports` table keys on (path,
+size, mtime), so a file is either wholly in the archive or not at all, and a crash or a file that changed under us
+costs re-reading that one file, never a half-imported one to reconcile. Scheduled exports are hourly, daily or
+weekly files; even a million-message file is one transaction of ~20 s whose memory is SQLite's bounded page cache
+(the rest spills into the WAL), not the file's size.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from server.archive import formats
+from server.archive.db import FILE_TABLES
+from server.archive.formats import COLUMNS, ExportType
+from server.archive.reader import CsvStream, RowError, converter, make_plan, open_csv
+from server.archive.sources import ExportFile, Source
+from server.archive.values import Times, identifier, split_list
+
+BATCH_ROWS = 2000
+# New messages go into the full-text index this many at a time: each switch between writing the table and the
+# index costs a flush of FTS5's pending terms, so fewer, larger switches import faster (measured in bench/archive.py).
+FTS_EVERY = 50_000
+MAX_EXAMPLES = 5
+# Per-file memory of what derived rows were already written; cleared past this so memory stays bounded.
+MAX_SEEN = 200_000
+
+Status = Literal["imported", "unchanged", "changed", "unknown", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A row that was skipped: where it starts and why (no customer text)."""
+
+    line: int
+    reason: str
+
+
+@dataclass
+class FileResult:
+    """What happened to one file."""
+
+    path: str
+    export_type: str | None
+    status: Status
+    rows: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    encoding: str | None = None
+    examples: list[Problem] = field(default_factory=list)
+    message: str | None = None
+
+    def line(self) -> str:
+        """The one-line summary printed per file."""
+        kind = self.export_type or "?"
+        if self.status == "unchanged":
+            return f"{self.path}: unchanged since the last import ({kind})"
+        if self.status != "imported":
+            return f"{self.path}: {self.status}: {self.message}"
+        text = f"{self.path}: {self.rows} rows imported, {self.skipped} skipped, {self.seconds:.2f}s ({kind})"
+        if self.examples:
+            text += "; first skipped: " + "; ".join(f"line {p.line}: {p.reason}" for p in self.examples[:3])
+        return text
+
+
+@dataclass
+class Progress:
+    """Where an import is: which file of how many, and how many of its bytes were read."""
+
+    index: int
+    total: int
+    path: str
+    read: int
+    size: int
+
+
+@dataclass
+class ImportSummary:
+    """The files of one import run."""
+
+    files: list[FileResult]
+    seconds: float
+
+    @property
+    def rows(self) -> int:
+        """Rows imported in all."""
+        return sum(f.rows for f in self.files)
+
+    @property
+    def skipped(self) -> int:
+        """Malformed rows skipped in all."""
+        return sum(f.skipped for f in self.files)
+
+    def line(self) -> str:
+        """The closing line of an import."""
+        counts: dict[str, int] = {}
+        for f in self.files:
+            counts[f.status] = counts.get(f.status, 0) + 1
+        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        return (
+            f"{len(self.files)} files ({parts or 'none'}): {self.rows} rows imported, {self.skipped} skipped, "
+            f"{self.seconds:.1f}s"
+        )
+
+
+class FileChanged(Exception):
+    """The file's size or modification time changed while it was read."""
+
+
+class Retry(Exception):
+    """The file is not the encoding it looked like; read it again as another."""
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__(encoding)
+        self.encoding = encoding
+
+
+def _upsert(table: str, columns: list[str], key: str, *, newer: bool = True, keep: Iterable[str] = ()) -> str:
+    """An INSERT that updates an existing row with the same key, unless the existing row is newer (updated_ms)."""
+    keep = set(keep)
+    sets = ", ".join(
+        f"{c} = coalesce(excluded.{c}, {table}.{c})" if c in keep else f"{c} = excluded.{c}"
+        for c in columns
+        if c != key
+    )
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT({key}) DO UPDATE SET {sets}"
+    )
+    if newer:
+        sql += (
+            f" WHERE {table}.updated_ms IS NULL OR excluded.updated_ms IS NULL"
+            f" OR excluded.updated_ms >= {table}.updated_ms"
+        )
+    return sql
+
+
+def _names(columns: tuple[formats.Column, ...]) -> list[str]:
+    return [c.name for c in columns]
+
+
+_CONVERSATION_SQL = _upsert("conversations", [*_names(formats.CONVERSATION), "file_id", "stub"], "id").replace(
+    "WHERE conversations.updated_ms", "WHERE conversations.stub = 1 OR conversations.updated_ms"
+)
+# Scheduled exports leave Twitter message content out (the on-demand ones have it): never forget text we have.
+_MESSAGE_SQL = _upsert("messages", [*_names(formats.MESSAGE), "file_id"], "id", keep=("content",))
+_STUB_SQL = (
+    "INSERT INTO conversations (id, medium, channel, channel_display, contact_id, contact_primary, contact_secondary,"
+    " created_ms, stub) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT(id) DO UPDATE SET"
+    " created_ms = min(conversations.created_ms, excluded.created_ms) WHERE conversations.stub = 1"
+)
+_RESPONSE_SQL = (
+    f"INSERT OR REPLACE INTO response_times ({', '.join(_names(formats.RESPONSE_TIME))}, file_id) "
+    f"VALUES ({', '.join('?' * (len(formats.RESPONSE_TIME) + 1))})"
+)
+_CONTACT_SQL = _upsert("contacts", [*_names(formats.CONTACT), "file_id"], "contact_id")
+_ATTRIBUTE_SQL = (
+    "INSERT OR REPLACE INTO contact_attributes (contact_id, name, attribute_id, value, attribute_type, file_id) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_CATALOG_SQL = "INSERT OR REPLACE INTO catalog (kind, id, name, email, data, file_id) VALUES (?, ?, ?, ?, ?, ?)"
+_PRESENCE_SQL = (
+    f"INSERT OR REPLACE INTO presence ({', '.join(_names(formats.PRESENCE))}, file_id) "
+    f"VALUES ({', '.join('?' * (len(formats.PRESENCE) + 1))})"
+)
+_IDENTIFIER_SQL = (
+    "INSERT OR IGNORE INTO identifiers (kind, norm, contact_id, raw, source, file_id) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_PARTICIPANT_SQL = (
+    "INSERT OR IGNORE INTO participants (kind, name, conversation_id, source, file_id) VALUES (?, ?, ?, ?, ?)"
+)
+_FTS_FORGET_SQL = (
+    "INSERT INTO messages_fts (messages_fts, rowid, content) SELECT 'delete', seq, content FROM messages"
+    " WHERE seq = ? AND content IS NOT NULL"
+)
+_FTS_ADD_SQL = "INSERT INTO messages_fts (rowid, content) SELECT seq, content FROM messages WHERE seq = ? AND content IS NOT NULL"
+_TAG_SQL = "INSERT OR IGNORE INTO message_tags (tag, conversation_id, message_id, file_id) VALUES (?, ?, ?, ?)"
+
+
+class _Batch:
+    """Rows of one file waiting to be written, and the derived rows already written for it."""
+
+    def __init__(self, conn: sqlite3.Connection, kind: ExportType, file_id: int, plan_extras: tuple[Any, ...]) -> None:
+        self.conn = conn
+        self.kind = kind
+        self.file_id = file_id
+        self.rows: list[tuple[Any, ...]] = []
+        self.extras = plan_extras
+        self.seen: set[tuple[str, ...]] = set()
+        # Messages with a seq above this are not in the full-text index yet (new rows get ever higher seqs).
+        self.indexed_to: int = conn.execute("SELECT coalesce(max(seq), 0) FROM messages").fetchone()[0]
+        self.unindexed = 0
+
+    def _once(self, key: tuple[str, ...]) -> bool:
+        """True the first time a derived row is seen in this file."""
+        if key in self.seen:
+            return False
+        if len(self.seen) > MAX_SEEN:
+            self.seen.clear()
+        self.seen.add(key)
+        return True
+
+    def _identifiers(self, contact: str | None, values: Iterable[tuple[str | None, str]], out: list[Any]) -> None:
+        if not contact:
+            return
+        for raw, source in values:
+            if raw and self._once(("i", contact, raw)):
+                found = identifier(raw)
+                if found:
+                    out.append((found[0], found[1], contact, raw[:200], source, self.file_id))
+
+    def flush(self, *, final: bool = False) -> None:
+        """Write the waiting rows and what is derived from them (and at the end, the rest of the text index)."""
+        if self.rows:
+            rows, self.rows = self.rows, []
+            getattr(self, "_write_" + self.kind.replace("-", "_"))(rows)
+        if self.unindexed and (final or self.unindexed >= FTS_EVERY):
+            self.index_text()
+
+    def index_text(self) -> None:
+        """Add the messages inserted since the last call to the full-text index, in one statement."""
+        self.conn.execute(
+            "INSERT INTO messages_fts (rowid, content) SELECT seq, content FROM messages"
+            " WHERE seq > ? AND content IS NOT NULL",
+            (self.indexed_to,),
+        )
+        self.indexed_to = self.conn.execute("SELECT coalesce(max(seq), 0) FROM messages").fetchone()[0]
+        self.unindexed = 0
+
+    def _write_resolved_conversation(self, rows: list[tuple[Any, ...]]) -> None:
+        conn, file_id = self.conn, self.file_id
+        conn.executemany(_CONVERSATION_SQL, [(*row, file_id, 0) for row in rows])
+        ids = [row[0] for row in rows]
+        # Topics and agents follow the row that won (an older export does not overwrite a newer one).
+        _rederive(conn, ids)
+        names = {c.name: i for i, c in enumerate(formats.CONVERSATION)}
+        contact, primary, secondary = names["contact_id"], names["contact_primary"], names["contact_secondary"]
+        found: list[Any] = []
+        for row in rows:
+            self._identifiers(row[contact], ((row[primary], "primary"), (row[secondary], "secondary")), found)
+        conn.executemany(_IDENTIFIER_SQL, found)
+
+    _write_open_conversation = _write_resolved_conversation
+
+    def _write_message(self, rows: list[tuple[Any, ...]]) -> None:
+        conn, file_id = self.conn, self.file_id
+        ids = [row[0] for row in rows]
+        marks = ", ".join("?" * len(ids))
+        # A message seen before (an overlapping export) is re-indexed here; new ones are indexed in bulk later.
+        known = [
+            seq
+            for (seq,) in conn.execute(
+                f"SELECT seq FROM messages WHERE id IN ({marks}) AND seq <= ?",  # noqa: S608 - only placeholders
+                [*ids, self.indexed_to],
+            )
+        ]
+        if known:
+            conn.executemany(_FTS_FORGET_SQL, [(seq,) for seq in known])
+        conn.executemany(_MESSAGE_SQL, [(*row, file_id) for row in rows])
+        if known:
+            conn.executemany(_FTS_ADD_SQL, [(seq,) for seq in known])
+        self.unindexed += len(rows)
+        n = {c.name: i for i, c in enumerate(formats.MESSAGE)}
+        (i_id, i_conv, i_created, i_contact, i_primary, i_secondary) = (
+            n["id"],
+            n["conversation_id"],
+            n["created_ms"],
+            n["contact_id"],
+            n["contact_primary"],
+            n["contact_secondary"],
+        )
+        i_medium, i_channel, i_display = n["medium"], n["channel"], n["channel_display"]
+        # Agents and teams are found by name (what people say); ids are kept on the message rows.
+        i_agent, i_team, i_tags = n["agent_name"], n["team_name"], n["tag_names"]
+        stubs: list[Any] = []
+        people: list[Any] = []
+        tags: list[Any] = []
+        found: list[Any] = []
+        for row in rows:
+            conversation = row[i_conv]
+            if self._once(("c", conversation)):
+                stubs.append(
+                    (
+                        conversation,
+                        row[i_medium],
+                        row[i_channel],
+                        row[i_display],
+                        row[i_contact],
+                        row[i_primary],
+                        row[i_secondary],
+                        row[i_created],
+                    )
+                )
+            for kind, index in (("agent", i_agent), ("team", i_team)):
+                value = row[index]
+                if value and self._once((kind, value, conversation)):
+                    people.append((kind, value, conversation, "m", file_id))
+            for tag in split_list(row[i_tags]):
+                tags.append((tag, conversation, row[i_id], file_id))
+            self._identifiers(row[i_contact], ((row[i_primary], "primary"), (row[i_secondary], "secondary")), found)
+        conn.executemany(_STUB_SQL, stubs)
+        conn.executemany(_PARTICIPANT_SQL, people)
+        conn.executemany(_TAG_SQL, tags)
+        conn.executemany(_IDENTIFIER_SQL, found)
+
+    def _write_response_times(self, rows: list[tuple[Any, ...]]) -> None:
+        self.conn.executemany(_RESPONSE_SQL, [(*row, self.file_id) for row in rows])
+
+    def _write_contact(self, rows: list[tuple[Any, ...]]) -> None:
+        self.conn.executemany(_CONTACT_SQL, [(*row, self.file_id) for row in rows])
+        found: list[Any] = []
+        for row in rows:
+            self._identifiers(row[0], ((row[2], "primary"), (row[3], "secondary")), found)
+        self.conn.executemany(_IDENTIFIER_SQL, found)
+
+    def _write_contact_attribute(self, rows: list[tuple[Any, ...]]) -> None:
+        # contact_id, primary, secondary, attribute_id, attribute_name, value, attribute_type
+        self.conn.executemany(
+            _ATTRIBUTE_SQL, [(r[0], r[4], r[3], r[5], r[6], self.file_id) for r in rows if r[4] is not None]
+        )
+        found: list[Any] = []
+        for r in rows:
+            self._identifiers(
+                r[0], ((r[1], "primary"), (r[2], "secondary"), (r[5], f"attribute: {(r[4] or '')[:40]}")), found
+            )
+        self.conn.executemany(_IDENTIFIER_SQL, found)
+
+    def _catalog(self, rows: list[tuple[Any, ...]], email: bool = False) -> None:
+        out = []
+        for row, extra in rows:
+            out.append((self.kind, row[0], row[1], row[2] if email else None, extra, self.file_id))
+        self.conn.executemany(_CATALOG_SQL, out)
+
+    def _write_team(self, rows: list[tuple[Any, ...]]) -> None:
+        self._catalog(rows)  # type: ignore[arg-type]  # catalogue rows carry (values, metrics JSON) pairs
+
+    _write_topic = _write_tag = _write_team
+
+    def _write_user(self, rows: list[tuple[Any, ...]]) -> None:
+        self._catalog(rows, email=True)  # type: ignore[arg-type]  # as _write_team
+
+    def _write_user_presence(self, rows: list[tuple[Any, ...]]) -> None:
+        self.conn.executemany(
+            _PRESENCE_SQL, [(r[0], r[1], r[2] or "", r[3], r[4], r[5], r[6], self.file_id) for r in rows]
+        )
+
+
+_CATALOG_KINDS = ("team", "topic", "tag", "user")
+
+
+def _rederive(conn: sqlite3.Connection, ids: list[str]) -> None:
+    """Topics and agent/team participants of these conversations, from their stored rows."""
+    marks = ", ".join("?" * len(ids))
+    conn.execute(f"DELETE FROM conversation_topics WHERE conversation_id IN ({marks})", ids)  # noqa: S608 - marks
+    conn.execute(f"DELETE FROM participants WHERE source = 'c' AND conversation_id IN ({marks})", ids)  # noqa: S608
+    topics: list[tuple[str, str]] = []
+    people: list[tuple[str, str, str, str, None]] = []
+    query = (
+        "SELECT id, topic_names, lsc_agent_name, resolved_agent_name, lsc_team_name"
+        f" FROM conversations WHERE id IN ({marks})"  # noqa: S608 - only placeholders are formatted in
+    )
+    for cid, names, *who in conn.execute(query, ids):
+        topics.extend((name[:200], cid) for name in dict.fromkeys(split_list(names)))
+        for kind, value in zip(("agent", "agent", "team"), who, strict=True):
+            if value:
+                people.append((kind, value, cid, "c", None))
+    conn.executemany("INSERT OR IGNORE INTO conversation_topics (topic, conversation_id) VALUES (?, ?)", topics)
+    conn.executemany(_PARTICIPANT_SQL, people)
+
+
+def _forget_file(conn: sqlite3.Connection, file_id: int) -> None:
+    """Remove every row a file contributed, before it is imported again."""
+    ids = [row[0] for row in conn.execute("SELECT id FROM conversations WHERE file_id = ?", (file_id,))]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        conn.execute(f"DELETE FROM conversation_topics WHERE conversation_id IN ({marks})", chunk)  # noqa: S608
+        conn.execute(
+            f"DELETE FROM participants WHERE source = 'c' AND conversation_id IN ({marks})",  # noqa: S608
+            chunk,
+        )
+    conn.execute(
+        "INSERT INTO messages_fts (messages_fts, rowid, content) SELECT 'delete', seq, content FROM messages"
+        " WHERE file_id = ? AND content IS NOT NULL",
+        (file_id,),
+    )
+    for table in FILE_TABLES:
+        conn.execute(f"DELETE FROM {table} WHERE file_id = ?", (file_id,))  # noqa: S608 - a constant table name
+
+
+class Importer:
+    """Imports the files of one source into one archive connection."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        source: Source,
+        times: Times,
+        progress: Callable[[Progress], None] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.conn = conn
+        self.source = source
+        self.times = times
+        self.progress = progress
+        self.clock = clock
+
+    def run(self) -> ImportSummary:
+        """Import every new or changed file of the source; unchanged ones are skipped."""
+        started = self.clock()
+        files = self.source.list()
+        results = [self.import_file(f, index, len(files)) for index, f in enumerate(files, 1)]
+        if any(r.status == "imported" and r.export_type in ("message", "response-times") for r in results):
+            self._link_response_teams()
+        return ImportSummary(results, self.clock() - started)
+
+    def _link_response_teams(self) -> None:
+        """Response-time rows name the agent, not the team: take it from the outbound message, once both are in."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute(
+            "UPDATE response_times SET team_name = (SELECT team_name FROM messages WHERE messages.id = outbound_id)"
+            " WHERE team_name IS NULL"
+        )
+        self.conn.execute("COMMIT")
+
+    def import_file(self, f: ExportFile, index: int = 1, total: int = 1) -> FileResult:
+        """Import one file in one transaction, unless it is unchanged since it was last imported."""
+        known = self.conn.execute("SELECT id, size, mtime_ns FROM imports WHERE path = ?", (f.path,)).fetchone()
+        if known and known[1] == f.size and known[2] == f.mtime_ns:
+            kind = self.conn.execute("SELECT export_type FROM imports WHERE id = ?", (known[0],)).fetchone()[0]
+            return FileResult(f.path, kind, "unchanged")
+        encoding: str | None = None
+        for _attempt in range(2):
+            try:
+                return self._import(f, known[0] if known else None, encoding, index, total)
+            except Retry as retry:
+                encoding = retry.encoding
+        raise AssertionError("unreachable: the second attempt reads as cp1252, which cannot fail")
+
+    def _import(self, f: ExportFile, old_id: int | None, encoding: str | None, index: int, total: int) -> FileResult:
+        started = self.clock()
+        conn = self.conn
+        stream: CsvStream | None = None
+        result = FileResult(f.path, formats.type_from_folder(f.folder) or formats.type_from_name(f.name), "imported")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            stream = open_csv(self.source.open(f.path), encoding)
+            result.encoding = stream.encoding
+            header = next(stream.reader, None)
+            if header is None or not any(h.strip() for h in header):
+                raise _Skip("empty file: no header row")
+            keys = {formats.header_key(h) for h in header}
+            kind = result.export_type or formats.type_from_headers(keys)
+            if kind is None:
+                result.status = "unknown"
+                raise _Skip("not a recognised Sparkcentral export (folder, file name and headers say nothing)")
+            result.export_type = kind
+            plan = make_plan(header, COLUMNS[kind])
+            if plan.missing:
+                names = ", ".join(repr(c.headers[0]) for c in plan.missing)
+                raise _Skip(f"the header lacks the required column(s) {names} of a {kind} export")
+            if old_id is not None:
+                _forget_file(conn, old_id)
+            file_id = conn.execute(
+                "INSERT INTO imports (path, export_type, size, mtime_ns, rows, skipped, seconds, imported_at)"
+                " VALUES (?, ?, ?, ?, 0, 0, 0, 0) ON CONFLICT(path) DO UPDATE SET export_type = excluded.export_type"
+                " RETURNING id",
+                (f.path, kind, f.size, f.mtime_ns),
+            ).fetchone()[0]
+            self._rows(stream, plan, kind, file_id, result, f, index, total)
+            if self.source.stat(f.path) != (f.size, f.mtime_ns) or stream.counter.count != f.size:
+                raise FileChanged
+            result.seconds = self.clock() - started
+            conn.execute(
+                "UPDATE imports SET size = ?, mtime_ns = ?, encoding = ?, rows = ?, skipped = ?, seconds = ?,"
+                " imported_at = ?, examples = ? WHERE id = ?",
+                (
+                    f.size,
+                    f.mtime_ns,
+                    stream.encoding,
+                    result.rows,
+                    result.skipped,
+                    result.seconds,
+                    time.time(),
+                    json.dumps([[p.line, p.reason] for p in result.examples]),
+                    file_id,
+                ),
+            )
+            conn.execute("COMMIT")
+            return result
+        except UnicodeDecodeError:
+            conn.execute("ROLLBACK")
+            raise Retry("cp1252") from None
+        except FileChanged:
+            conn.execute("ROLLBACK")
+            return FileResult(
+                f.path,
+                result.export_type,
+                "changed",
+                message="the file changed while it was read; nothing of it was kept, it is read again next time",
+            )
+        except _Skip as skip:
+            conn.execute("ROLLBACK")
+            status: Status = "unknown" if result.status == "unknown" else "failed"
+            return FileResult(f.path, result.export_type, status, encoding=result.encoding, message=str(skip))
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            if stream is not None:
+                stream.close()
+
+    def _rows(
+        self,
+        stream: CsvStream,
+        plan: Any,
+        kind: ExportType,
+        file_id: int,
+        result: FileResult,
+        f: ExportFile,
+        index: int,
+        total: int,
+    ) -> None:
+        convert = converter(plan, self.times)
+        batch = _Batch(self.conn, kind, file_id, plan.extras)
+        catalog = kind in _CATALOG_KINDS
+        extras = plan.extras
+        reader = stream.reader
+        rows = batch.rows
+        report = self.progress
+        while True:
+            line = stream.line + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                # A broken quote: the csv module names the problem without quoting the text.
+                self._skip(result, line, f"unreadable CSV ({str(exc)[:80]})")
+                continue
+            if not any(row):
+                continue  # blank lines between rows are not data
+            try:
+                values = convert(row)
+            except RowError as exc:
+                self._skip(result, line, str(exc))
+                continue
+            if catalog:
+                metrics = {name: row[i] for i, name in extras if i < len(row) and row[i].strip()}
+                rows.append((values, json.dumps(metrics, ensure_ascii=False) if metrics else None))
+            else:
+                rows.append(values)
+            result.rows += 1
+            if len(rows) >= BATCH_ROWS:
+                batch.flush()
+                rows = batch.rows
+                if report is not None:
+                    report(Progress(index, total, f.path, stream.counter.count, f.size))
+        batch.flush(final=True)
+        if report is not None:
+            report(Progress(index, total, f.path, stream.counter.count, f.size))
+
+    @staticmethod
+    def _skip(result: FileResult, line: int, reason: str) -> None:
+        result.skipped += 1
+        if len(result.examples) < MAX_EXAMPLES:
+            result.examples.append(Problem(line, reason))
+
+
+class _Skip(Exception):
+    """This file cannot be imported as it is; the message says why."""
