@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS imports (
     examples TEXT
 );
 CREATE TABLE IF NOT EXISTS conversations (
-    id TEXT PRIMARY KEY,
+    rid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
     file_id INTEGER,
     stub INTEGER NOT NULL DEFAULT 0,
     medium TEXT COLLATE NOCASE,
@@ -65,6 +66,9 @@ CREATE TABLE IF NOT EXISTS conversations (
 );
 CREATE INDEX IF NOT EXISTS conversations_by_created ON conversations (created_ms);
 CREATE INDEX IF NOT EXISTS conversations_by_contact ON conversations (contact_id, created_ms);
+-- A message's seq is its conversation's rid << 20 plus its place in that conversation: a conversation's messages
+-- are one range of the table (read without another index), and the full-text index, whose rowid is seq, yields the
+-- conversations of its matches (rowid >> 20) without looking a single message up.
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -92,7 +96,6 @@ CREATE TABLE IF NOT EXISTS messages (
     updated_ms INTEGER,
     deleted_ms INTEGER
 );
-CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, created_ms);
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
     content, content='messages', content_rowid='seq', tokenize='unicode61 remove_diacritics 2'
 );
@@ -204,6 +207,10 @@ FILE_TABLES = (
     "catalog",
     "presence",
 )
+
+
+# Room for 2**20 messages per conversation in its seq range.
+SEQ_BITS = 20
 
 
 class ArchiveUnavailable(Exception):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from server.archive import formats
-from server.archive.db import FILE_TABLES
+from server.archive.db import FILE_TABLES, SEQ_BITS
 from server.archive.formats import COLUMNS, ExportType
 from server.archive.reader import CsvStream, RowError, converter, make_plan, open_csv
 from server.archive.sources import ExportFile, Source
@@ -28,6 +28,8 @@ BATCH_ROWS = 2000
 # New messages go into the full-text index this many at a time: each switch between writing the table and the
 # index costs a flush of FTS5's pending terms, so fewer, larger switches import faster (measured in bench/archive.py).
 FTS_EVERY = 50_000
+# ... or once this much text waits, so that memory stays bounded whatever the messages' size.
+FTS_CHARS = 32 * 1024 * 1024
 MAX_EXAMPLES = 5
 # Per-file memory of what derived rows were already written; cleared past this so memory stays bounded.
 MAX_SEEN = 200_000
@@ -150,7 +152,9 @@ _CONVERSATION_SQL = _upsert("conversations", [*_names(formats.CONVERSATION), "fi
     "WHERE conversations.updated_ms", "WHERE conversations.stub = 1 OR conversations.updated_ms"
 )
 # Scheduled exports leave Twitter message content out (the on-demand ones have it): never forget text we have.
-_MESSAGE_SQL = _upsert("messages", [*_names(formats.MESSAGE), "file_id"], "id", keep=("content",))
+_MESSAGE_SQL = _upsert("messages", ["seq", *_names(formats.MESSAGE), "file_id"], "id", keep=("content",)).replace(
+    "seq = excluded.seq, ", ""
+)
 _STUB_SQL = (
     "INSERT INTO conversations (id, medium, channel, channel_display, contact_id, contact_primary, contact_secondary,"
     " created_ms, stub) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT(id) DO UPDATE SET"
@@ -194,9 +198,11 @@ class _Batch:
         self.rows: list[tuple[Any, ...]] = []
         self.extras = plan_extras
         self.seen: set[tuple[str, ...]] = set()
-        # Messages with a seq above this are not in the full-text index yet (new rows get ever higher seqs).
-        self.indexed_to: int = conn.execute("SELECT coalesce(max(seq), 0) FROM messages").fetchone()[0]
-        self.unindexed = 0
+        # New messages' text not yet in the full-text index, added in bulk (see FTS_EVERY), and its size.
+        self.unindexed: list[tuple[int, str]] = []
+        self.unindexed_chars = 0
+        # Each conversation's rid and the next free place in its seq range, for conversations this file touched.
+        self.places: dict[str, list[int]] = {}
 
     def _once(self, key: tuple[str, ...]) -> bool:
         """True the first time a derived row is seen in this file."""
@@ -221,18 +227,10 @@ class _Batch:
         if self.rows:
             rows, self.rows = self.rows, []
             getattr(self, "_write_" + self.kind.replace("-", "_"))(rows)
-        if self.unindexed and (final or self.unindexed >= FTS_EVERY):
-            self.index_text()
-
-    def index_text(self) -> None:
-        """Add the messages inserted since the last call to the full-text index, in one statement."""
-        self.conn.execute(
-            "INSERT INTO messages_fts (rowid, content) SELECT seq, content FROM messages"
-            " WHERE seq > ? AND content IS NOT NULL",
-            (self.indexed_to,),
-        )
-        self.indexed_to = self.conn.execute("SELECT coalesce(max(seq), 0) FROM messages").fetchone()[0]
-        self.unindexed = 0
+        if self.unindexed and (final or len(self.unindexed) >= FTS_EVERY or self.unindexed_chars > FTS_CHARS):
+            self.conn.executemany("INSERT INTO messages_fts (rowid, content) VALUES (?, ?)", self.unindexed)
+            self.unindexed = []
+            self.unindexed_chars = 0
 
     def _write_resolved_conversation(self, rows: list[tuple[Any, ...]]) -> None:
         conn, file_id = self.conn, self.file_id
@@ -251,53 +249,59 @@ class _Batch:
 
     def _write_message(self, rows: list[tuple[Any, ...]]) -> None:
         conn, file_id = self.conn, self.file_id
-        ids = [row[0] for row in rows]
-        marks = ", ".join("?" * len(ids))
-        # A message seen before (an overlapping export) is re-indexed here; new ones are indexed in bulk later.
-        known = [
-            seq
-            for (seq,) in conn.execute(
-                f"SELECT seq FROM messages WHERE id IN ({marks}) AND seq <= ?",  # noqa: S608 - only placeholders
-                [*ids, self.indexed_to],
-            )
-        ]
-        if known:
-            conn.executemany(_FTS_FORGET_SQL, [(seq,) for seq in known])
-        conn.executemany(_MESSAGE_SQL, [(*row, file_id) for row in rows])
-        if known:
-            conn.executemany(_FTS_ADD_SQL, [(seq,) for seq in known])
-        self.unindexed += len(rows)
         n = {c.name: i for i, c in enumerate(formats.MESSAGE)}
-        (i_id, i_conv, i_created, i_contact, i_primary, i_secondary) = (
-            n["id"],
-            n["conversation_id"],
-            n["created_ms"],
-            n["contact_id"],
-            n["contact_primary"],
-            n["contact_secondary"],
-        )
+        i_id, i_conv, i_created = n["id"], n["conversation_id"], n["created_ms"]
+        i_contact, i_primary, i_secondary = n["contact_id"], n["contact_primary"], n["contact_secondary"]
         i_medium, i_channel, i_display = n["medium"], n["channel"], n["channel_display"]
         # Agents and teams are found by name (what people say); ids are kept on the message rows.
         i_agent, i_team, i_tags = n["agent_name"], n["team_name"], n["tag_names"]
-        stubs: list[Any] = []
+        # Every conversation gets a row (a stub until its conversation export arrives), hence a rid, first.
+        if len(self.places) > MAX_SEEN:
+            self.places.clear()
+        new = {
+            r[i_conv]: (
+                r[i_conv], r[i_medium], r[i_channel], r[i_display], r[i_contact], r[i_primary], r[i_secondary],
+                r[i_created],
+            )
+            for r in rows
+            if r[i_conv] not in self.places
+        }  # fmt: skip
+        stubs = list(new.values())
+        conn.executemany(_STUB_SQL, stubs)
+        self._place([s[0] for s in stubs])
+        ids = [row[i_id] for row in rows]
+        marks = ", ".join("?" * len(ids))
+        # A message seen before (an overlapping export) keeps its seq and is re-indexed here; new ones later, in bulk.
+        known = {
+            message_id: seq
+            for message_id, seq in conn.execute(
+                f"SELECT id, seq FROM messages WHERE id IN ({marks})", ids  # noqa: S608 - only placeholders
+            )
+        }
+        if known:
+            conn.executemany(_FTS_FORGET_SQL, [(seq,) for seq in known.values()])
+        out: list[tuple[Any, ...]] = []
+        places = self.places
+        i_content = n["content"]
+        for row in rows:
+            seq = known.get(row[i_id])
+            if seq is None:
+                place = places[row[i_conv]]
+                seq = place[0] + place[1]
+                place[1] += 1
+                content = row[i_content]
+                if content is not None:
+                    self.unindexed.append((seq, content))
+                    self.unindexed_chars += len(content)
+            out.append((seq, *row, file_id))
+        conn.executemany(_MESSAGE_SQL, out)
+        if known:
+            conn.executemany(_FTS_ADD_SQL, [(seq,) for seq in known.values()])
         people: list[Any] = []
         tags: list[Any] = []
         found: list[Any] = []
         for row in rows:
             conversation = row[i_conv]
-            if self._once(("c", conversation)):
-                stubs.append(
-                    (
-                        conversation,
-                        row[i_medium],
-                        row[i_channel],
-                        row[i_display],
-                        row[i_contact],
-                        row[i_primary],
-                        row[i_secondary],
-                        row[i_created],
-                    )
-                )
             for kind, index in (("agent", i_agent), ("team", i_team)):
                 value = row[index]
                 if value and self._once((kind, value, conversation)):
@@ -305,10 +309,23 @@ class _Batch:
             for tag in split_list(row[i_tags]):
                 tags.append((tag, conversation, row[i_id], file_id))
             self._identifiers(row[i_contact], ((row[i_primary], "primary"), (row[i_secondary], "secondary")), found)
-        conn.executemany(_STUB_SQL, stubs)
         conn.executemany(_PARTICIPANT_SQL, people)
         conn.executemany(_TAG_SQL, tags)
         conn.executemany(_IDENTIFIER_SQL, found)
+
+    def _place(self, conversation_ids: list[str]) -> None:
+        """Look up the rid and next free seq of conversations this file has not touched yet."""
+        for start in range(0, len(conversation_ids), 500):
+            chunk = conversation_ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for cid, rid in self.conn.execute(
+                f"SELECT id, rid FROM conversations WHERE id IN ({marks})", chunk  # noqa: S608 - placeholders
+            ):
+                base = rid << SEQ_BITS
+                last = self.conn.execute(
+                    "SELECT max(seq) FROM messages WHERE seq >= ? AND seq < ?", (base, base + (1 << SEQ_BITS))
+                ).fetchone()[0]
+                self.places[cid] = [base, 0 if last is None else last - base + 1]
 
     def _write_response_times(self, rows: list[tuple[Any, ...]]) -> None:
         self.conn.executemany(_RESPONSE_SQL, [(*row, self.file_id) for row in rows])
@@ -376,22 +393,20 @@ def _rederive(conn: sqlite3.Connection, ids: list[str]) -> None:
 
 
 def _forget_file(conn: sqlite3.Connection, file_id: int) -> None:
-    """Remove every row a file contributed, before it is imported again."""
-    ids = [row[0] for row in conn.execute("SELECT id FROM conversations WHERE file_id = ?", (file_id,))]
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
-        conn.execute(f"DELETE FROM conversation_topics WHERE conversation_id IN ({marks})", chunk)  # noqa: S608
-        conn.execute(
-            f"DELETE FROM participants WHERE source = 'c' AND conversation_id IN ({marks})",  # noqa: S608
-            chunk,
-        )
+    """Remove every row a file contributed, before it is imported again.
+
+    Conversation rows are the exception: their rid places their messages (which other files may hold), so they are
+    marked as stubs, which the file's new rows overwrite whatever their Last Updated says.
+    """
+    conn.execute("UPDATE conversations SET stub = 1, file_id = NULL WHERE file_id = ?", (file_id,))
     conn.execute(
         "INSERT INTO messages_fts (messages_fts, rowid, content) SELECT 'delete', seq, content FROM messages"
         " WHERE file_id = ? AND content IS NOT NULL",
         (file_id,),
     )
     for table in FILE_TABLES:
+        if table == "conversations":
+            continue
         conn.execute(f"DELETE FROM {table} WHERE file_id = ?", (file_id,))  # noqa: S608 - a constant table name
 
 
