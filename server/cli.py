@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("--sandbox", action="store_true", help="use a fresh local sandbox instead of SPRINKLR_*")
 
     sub.add_parser("check", help="validate the configuration and credentials with one cheap read")
+    from server.archive.cli import add_parser as add_archive_parser
+
+    add_archive_parser(sub)
     return parser
 
 
@@ -100,17 +103,24 @@ def _dispatch(args: argparse.Namespace) -> int:
             return anyio.run(_call_tool, settings, args.tool, _tool_args(args))
     if command == "check":
         return anyio.run(_check, load_settings())
+    if command == "archive":
+        from server.archive.cli import run as run_archive
+
+        return run_archive(args)
     raise AssertionError(command)  # pragma: no cover - argparse restricts commands
 
 
 @contextlib.contextmanager
 def sandbox_settings(**overrides: Any) -> Iterator[Settings]:
     """Start the embedded sandbox on a free loopback port and yield settings that point the server at it."""
+    from server.archive.demo import demo_archive
     from server.sandbox import SandboxConfig, running_sandbox
 
     config = SandboxConfig()
-    with running_sandbox(config) as sandbox:
+    # The sandbox ships a Sparkcentral archive of the year before its Sprinklr data, imported at start-up.
+    with running_sandbox(config) as sandbox, demo_archive(sandbox.app_state.dataset) as archive:
         yield load_settings(
+            **archive.settings(),
             env=config.env,
             api_key=config.api_key,
             access_token=config.access_token,

@@ -34,7 +34,48 @@ class ConfigError(Exception):
     """Configuration is missing or malformed; the message names the variable and what is expected."""
 
 
-class Settings(BaseSettings):
+class ArchiveFields(BaseSettings):
+    """The optional Sparkcentral archive (SPARKCENTRAL_* variables); `sprinklr-mcp archive` reads only these."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    sparkcentral_export_dir: str | None = Field(default=None, validation_alias=AliasChoices("SPARKCENTRAL_EXPORT_DIR"))
+    sparkcentral_sftp_url: str | None = Field(default=None, validation_alias=AliasChoices("SPARKCENTRAL_SFTP_URL"))
+    sparkcentral_sftp_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SPARKCENTRAL_SFTP_PASSWORD")
+    )
+    sparkcentral_sftp_key_file: str | None = Field(
+        default=None, validation_alias=AliasChoices("SPARKCENTRAL_SFTP_KEY_FILE")
+    )
+    sparkcentral_sftp_known_hosts: str | None = Field(
+        default=None, validation_alias=AliasChoices("SPARKCENTRAL_SFTP_KNOWN_HOSTS")
+    )
+    sparkcentral_archive_path: str | None = Field(
+        default=None, validation_alias=AliasChoices("SPARKCENTRAL_ARCHIVE_PATH")
+    )
+    sparkcentral_timezone: str = Field(default="UTC", validation_alias=AliasChoices("SPARKCENTRAL_TIMEZONE"))
+
+    @field_validator("sparkcentral_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from server.archive.config import check_timezone
+
+        return check_timezone(value)
+
+    @field_validator("sparkcentral_sftp_url")
+    @classmethod
+    def _sftp_shape(cls, value: str | None) -> str | None:
+        from server.archive.config import check_sftp_url
+
+        return None if value is None or not value.strip() else check_sftp_url(value.strip())
+
+    @property
+    def archive_configured(self) -> bool:
+        """True when an export directory or SFTP location is set."""
+        return bool(self.sparkcentral_export_dir or self.sparkcentral_sftp_url)
+
+
+class Settings(ArchiveFields):
     """Everything the server needs to know, from the environment (never read at import time)."""
 
     model_config = SettingsConfigDict(env_prefix="SPRINKLR_", extra="ignore", frozen=True, populate_by_name=True)
@@ -188,6 +229,9 @@ _VARIABLE_NAMES = {
     "rate_per_second": "SPRINKLR_RATE_PER_SECOND",
     "rate_per_hour": "SPRINKLR_RATE_PER_HOUR",
 }
+# Archive fields: errors name them by their variable, whether given by field name or read from the environment.
+_VARIABLE_NAMES.update({name: name.upper() for name in ArchiveFields.model_fields})
+_VARIABLE_NAMES.update({name.upper(): name.upper() for name in ArchiveFields.model_fields})
 
 
 def load_settings(**overrides: Any) -> Settings:

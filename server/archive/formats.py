@@ -198,43 +198,39 @@ COLUMNS: dict[ExportType, tuple[Column, ...]] = {
 }
 
 # Headers that only one export type has, to recognise a file by its header row when its name says nothing.
-_SIGNATURES: tuple[tuple[ExportType, frozenset[str]], ...] = tuple(
-    (kind, frozenset(header_key(h) for h in headers))
-    for kind, headers in (
-        ("resolved-conversation", ("Conversation ID", "Resolve Reason")),
-        ("resolved-conversation", ("Conversation ID", "CSAT Score")),
-        ("open-conversation", ("Conversation ID", "Current Status")),
-        ("message", ("Message ID", "Conversation ID")),
-        ("response-times", ("Conversation ID", "Outbound Message ID")),
-        ("contact-attribute", ("Contact Profile ID", "Attribute Name")),
-        ("contact", ("Contact Profile ID", "Number of Conversations")),
-        ("user-presence", ("User ID", "From", "Type")),
-        ("user", ("User ID", "Replies")),
-        ("user", ("User ID", "User Reference")),
-        ("team", ("Team ID", "Contacts Helped")),
-        ("team", ("Team ID", "Resolves With Reply")),
-        ("topic", ("Topic ID",)),
-        ("tag", ("Tag ID",)),
-    )
+_SIGNATURE_HEADERS: tuple[tuple[ExportType, tuple[str, ...]], ...] = (
+    ("resolved-conversation", ("Conversation ID", "Resolve Reason")),
+    ("resolved-conversation", ("Conversation ID", "CSAT Score")),
+    ("open-conversation", ("Conversation ID", "Current Status")),
+    ("message", ("Message ID", "Conversation ID")),
+    ("response-times", ("Conversation ID", "Outbound Message ID")),
+    ("contact-attribute", ("Contact Profile ID", "Attribute Name")),
+    ("contact", ("Contact Profile ID", "Number of Conversations")),
+    ("user-presence", ("User ID", "From", "Type")),
+    ("user", ("User ID", "Replies")),
+    ("user", ("User ID", "User Reference")),
+    ("team", ("Team ID", "Contacts Helped")),
+    ("team", ("Team ID", "Resolves With Reply")),
+    ("topic", ("Topic ID",)),
+    ("tag", ("Tag ID",)),
 )
+_SIGNATURES = tuple((kind, frozenset(header_key(h) for h in headers)) for kind, headers in _SIGNATURE_HEADERS)
 
 # Name fragments, longest first so that "contact-attribute" is not taken for "contact".
-_NAME_PATTERNS: tuple[tuple[ExportType, re.Pattern[str]], ...] = tuple(
-    (kind, re.compile(rf"(?<![a-z]){pattern}(?![a-z])"))
-    for kind, pattern in (
-        ("resolved-conversation", r"resolved-conversations?"),
-        ("open-conversation", r"open-conversations?"),
-        ("contact-attribute", r"contact-attributes?"),
-        ("response-times", r"response-times?"),
-        ("user-presence", r"user-presences?"),
-        ("message", r"messages?"),
-        ("contact", r"contacts?"),
-        ("topic", r"topics?"),
-        ("team", r"teams?"),
-        ("tag", r"tags?"),
-        ("user", r"users?"),
-    )
+_NAME_WORDS: tuple[tuple[ExportType, str], ...] = (
+    ("resolved-conversation", r"resolved-conversations?"),
+    ("open-conversation", r"open-conversations?"),
+    ("contact-attribute", r"contact-attributes?"),
+    ("response-times", r"response-times?"),
+    ("user-presence", r"user-presences?"),
+    ("message", r"messages?"),
+    ("contact", r"contacts?"),
+    ("topic", r"topics?"),
+    ("team", r"teams?"),
+    ("tag", r"tags?"),
+    ("user", r"users?"),
 )
+_NAME_PATTERNS = tuple((kind, re.compile(rf"(?<![a-z]){pattern}(?![a-z])")) for kind, pattern in _NAME_WORDS)
 
 
 def _words(name: str) -> str:

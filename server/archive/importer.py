@@ -50,7 +50,7 @@ class FileResult:
     """What happened to one file."""
 
     path: str
-    export_type: str | None
+    export_type: ExportType | None
     status: Status
     rows: int = 0
     skipped: int = 0
@@ -133,7 +133,7 @@ def _upsert(table: str, columns: list[str], key: str, *, newer: bool = True, kee
         if c != key
     )
     sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "  # noqa: S608 - constants
         f"ON CONFLICT({key}) DO UPDATE SET {sets}"
     )
     if newer:
@@ -161,7 +161,7 @@ _STUB_SQL = (
     " created_ms = min(conversations.created_ms, excluded.created_ms) WHERE conversations.stub = 1"
 )
 _RESPONSE_SQL = (
-    f"INSERT OR REPLACE INTO response_times ({', '.join(_names(formats.RESPONSE_TIME))}, file_id) "
+    f"INSERT OR REPLACE INTO response_times ({', '.join(_names(formats.RESPONSE_TIME))}, file_id) "  # noqa: S608
     f"VALUES ({', '.join('?' * (len(formats.RESPONSE_TIME) + 1))})"
 )
 _CONTACT_SQL = _upsert("contacts", [*_names(formats.CONTACT), "file_id"], "contact_id")
@@ -171,7 +171,7 @@ _ATTRIBUTE_SQL = (
 )
 _CATALOG_SQL = "INSERT OR REPLACE INTO catalog (kind, id, name, email, data, file_id) VALUES (?, ?, ?, ?, ?, ?)"
 _PRESENCE_SQL = (
-    f"INSERT OR REPLACE INTO presence ({', '.join(_names(formats.PRESENCE))}, file_id) "
+    f"INSERT OR REPLACE INTO presence ({', '.join(_names(formats.PRESENCE))}, file_id) "  # noqa: S608
     f"VALUES ({', '.join('?' * (len(formats.PRESENCE) + 1))})"
 )
 _IDENTIFIER_SQL = (
@@ -184,7 +184,9 @@ _FTS_FORGET_SQL = (
     "INSERT INTO messages_fts (messages_fts, rowid, content) SELECT 'delete', seq, content FROM messages"
     " WHERE seq = ? AND content IS NOT NULL"
 )
-_FTS_ADD_SQL = "INSERT INTO messages_fts (rowid, content) SELECT seq, content FROM messages WHERE seq = ? AND content IS NOT NULL"
+_FTS_ADD_SQL = (
+    "INSERT INTO messages_fts (rowid, content) SELECT seq, content FROM messages WHERE seq = ? AND content IS NOT NULL"
+)
 _TAG_SQL = "INSERT OR IGNORE INTO message_tags (tag, conversation_id, message_id, file_id) VALUES (?, ?, ?, ?)"
 
 
@@ -275,7 +277,8 @@ class _Batch:
         known = {
             message_id: seq
             for message_id, seq in conn.execute(
-                f"SELECT id, seq FROM messages WHERE id IN ({marks})", ids  # noqa: S608 - only placeholders
+                f"SELECT id, seq FROM messages WHERE id IN ({marks})",  # noqa: S608 - only placeholders
+                ids,
             )
         }
         if known:
@@ -319,7 +322,8 @@ class _Batch:
             chunk = conversation_ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
             for cid, rid in self.conn.execute(
-                f"SELECT id, rid FROM conversations WHERE id IN ({marks})", chunk  # noqa: S608 - placeholders
+                f"SELECT id, rid FROM conversations WHERE id IN ({marks})",  # noqa: S608 - placeholders
+                chunk,
             ):
                 base = rid << SEQ_BITS
                 last = self.conn.execute(
@@ -349,19 +353,19 @@ class _Batch:
             )
         self.conn.executemany(_IDENTIFIER_SQL, found)
 
-    def _catalog(self, rows: list[tuple[Any, ...]], email: bool = False) -> None:
+    def _catalog(self, rows: list[Any], email: bool = False) -> None:
         out = []
         for row, extra in rows:
             out.append((self.kind, row[0], row[1], row[2] if email else None, extra, self.file_id))
         self.conn.executemany(_CATALOG_SQL, out)
 
     def _write_team(self, rows: list[tuple[Any, ...]]) -> None:
-        self._catalog(rows)  # type: ignore[arg-type]  # catalogue rows carry (values, metrics JSON) pairs
+        self._catalog(rows)
 
     _write_topic = _write_tag = _write_team
 
     def _write_user(self, rows: list[tuple[Any, ...]]) -> None:
-        self._catalog(rows, email=True)  # type: ignore[arg-type]  # as _write_team
+        self._catalog(rows, email=True)
 
     def _write_user_presence(self, rows: list[tuple[Any, ...]]) -> None:
         self.conn.executemany(
@@ -380,8 +384,8 @@ def _rederive(conn: sqlite3.Connection, ids: list[str]) -> None:
     topics: list[tuple[str, str]] = []
     people: list[tuple[str, str, str, str, None]] = []
     query = (
-        "SELECT id, topic_names, lsc_agent_name, resolved_agent_name, lsc_team_name"
-        f" FROM conversations WHERE id IN ({marks})"  # noqa: S608 - only placeholders are formatted in
+        "SELECT id, topic_names, lsc_agent_name, resolved_agent_name, lsc_team_name"  # noqa: S608 - placeholders
+        f" FROM conversations WHERE id IN ({marks})"
     )
     for cid, names, *who in conn.execute(query, ids):
         topics.extend((name[:200], cid) for name in dict.fromkeys(split_list(names)))
@@ -427,11 +431,15 @@ class Importer:
         self.progress = progress
         self.clock = clock
 
-    def run(self) -> ImportSummary:
-        """Import every new or changed file of the source; unchanged ones are skipped."""
+    def run(self, on_file: Callable[[FileResult], None] | None = None) -> ImportSummary:
+        """Import every new or changed file of the source (unchanged ones are skipped), telling `on_file` each."""
         started = self.clock()
         files = self.source.list()
-        results = [self.import_file(f, index, len(files)) for index, f in enumerate(files, 1)]
+        results = []
+        for index, f in enumerate(files, 1):
+            results.append(self.import_file(f, index, len(files)))
+            if on_file is not None:
+                on_file(results[-1])
         if any(r.status == "imported" and r.export_type in ("message", "response-times") for r in results):
             self._link_response_teams()
         return ImportSummary(results, self.clock() - started)
@@ -472,7 +480,7 @@ class Importer:
             if header is None or not any(h.strip() for h in header):
                 raise _Skip("empty file: no header row")
             keys = {formats.header_key(h) for h in header}
-            kind = result.export_type or formats.type_from_headers(keys)
+            kind: ExportType | None = result.export_type or formats.type_from_headers(keys)
             if kind is None:
                 result.status = "unknown"
                 raise _Skip("not a recognised Sparkcentral export (folder, file name and headers say nothing)")

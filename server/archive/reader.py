@@ -75,7 +75,12 @@ def detect_delimiter(first_line: str) -> str:
     return best if counts[best] > counts[","] else ","
 
 
-_KIND_NAMES = {"time": "Year-Month-Day HH:MM:SS.MS time", "int": "whole number", "float": "number", "csat": "CSAT score"}
+_KIND_NAMES = {
+    "time": "Year-Month-Day HH:MM:SS.MS time",
+    "int": "whole number",
+    "float": "number",
+    "csat": "CSAT score",
+}
 
 
 class RowError(ValueError):
@@ -100,7 +105,7 @@ class Plan:
 def make_plan(header: list[str], columns: tuple[Column, ...]) -> Plan:
     """Map columns to header positions by name (first match of any of a column's names)."""
     keys = [header_key(h) for h in header]
-    position = {}
+    position: dict[str, int] = {}
     for index, key in enumerate(keys):
         position.setdefault(key, index)
     indexes = tuple(next((position[h] for h in c.headers if h in position), None) for c in columns)

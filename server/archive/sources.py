@@ -96,7 +96,7 @@ class LocalSource:
 
     def open(self, path: str) -> IO[bytes]:
         """The file, opened read-only."""
-        return open(self._resolve(path), "rb")  # noqa: SIM115 - the importer closes it
+        return open(self._resolve(path), "rb")
 
     def close(self) -> None:
         """Nothing to release."""

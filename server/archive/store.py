@@ -377,9 +377,9 @@ class ArchiveStore:
                 params.extend([kind, value.strip()])
         if query.text:
             # A match's rowid is its message's seq, whose high bits are the conversation's rid (see db.py).
-            where.append(f"c.rid IN (SELECT rowid >> {SEQ_BITS} FROM messages_fts WHERE messages_fts MATCH ?)")
+            where.append(f"c.rid IN (SELECT rowid >> {SEQ_BITS} FROM messages_fts WHERE messages_fts MATCH ?)")  # noqa: S608
             params.append(fts_query(query.text))
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        clause = f"WHERE {' AND '.join(where)}" if where else ""  # fixed fragments only; every value is bound
         conn = self._conn()
         total = conn.execute(f"SELECT count(*) FROM conversations c {clause}", params).fetchone()[0]  # noqa: S608
         rows = conn.execute(
@@ -464,7 +464,7 @@ class ArchiveStore:
         satisfied = f", avg({value} >= 4)" if metric == "csat" else ", NULL"
         order = "k DESC" if by == "week" else "n DESC, k"
         sql = (
-            f"SELECT coalesce({key}, '(unknown)') AS k, count(*) AS n, avg({value}), min({value}), max({value})"
+            f"SELECT coalesce({key}, '(unknown)') AS k, count(*) AS n, avg({value}), min({value}), max({value})"  # noqa: S608
             f"{satisfied} FROM {spec['from']}{joins} WHERE {' AND '.join(where)} GROUP BY k ORDER BY {order}"
         )
         rows = self._conn().execute(sql, params).fetchall()

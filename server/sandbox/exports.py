@@ -339,7 +339,7 @@ class _Files:
             name = f"{ORG_ID}_{kind}_{_file_stamp(period[0])}_{_file_stamp(period[1])}_{_id(self.rng)}{suffix}.csv"
             folder = self.root if flat else self.root / kind
             folder.mkdir(parents=True, exist_ok=True)
-            handle: IO[str] = self.stack.enter_context(open(folder / name, "w", encoding=encoding, newline=""))
+            handle: IO[str] = self.stack.enter_context((folder / name).open("w", encoding=encoding, newline=""))
             found = csv.writer(handle)
             found.writerow(headers)
             self.writers[key] = found
