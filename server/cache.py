@@ -44,6 +44,8 @@ class TTL:
     profile: float = 600.0
     search: float = 30.0  # one page of search results
     associated: float = 60.0  # the message ids associated with a case
+    partial: float = 600.0  # how far a long conversation was read, so the next call continues from there
+    directory: float = 6 * 3600.0  # users, custom fields and the values fields take: they change rarely
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,10 @@ class CacheBackend(Protocol):
 
     async def set(self, key: str, value: Any, size: int, ttl: float) -> None:
         """Store `value` (about `size` bytes) for `ttl` seconds."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Forget `key`, if it is there."""
         ...
 
     def stats(self) -> BackendStats:
@@ -162,6 +168,10 @@ class MemoryBackend:
                 self._data.popitem()
         self._data[key] = _Entry(value, size, ttl)
 
+    async def delete(self, key: str) -> None:
+        """Forget `key`, if it is there."""
+        self._data.pop(key, None)
+
     def stats(self) -> BackendStats:
         """Live entries and bytes, and the bounds."""
         self._data.expire()
@@ -230,6 +240,15 @@ class RedisBackend:
         data = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
         try:
             await self._redis.set(self._prefix + key, data, px=max(1, round(ttl * 1000)))
+        except self._error as exc:
+            self._report(exc)
+            return
+        self._report(None)
+
+    async def delete(self, key: str) -> None:
+        """Forget `key`, if it is there."""
+        try:
+            await self._redis.delete(self._prefix + key)
         except self._error as exc:
             self._report(exc)
             return
@@ -323,9 +342,22 @@ class Cache:
         self._misses += len(keys) - len(found)
         return {names[name]: value for name, value in found.items()}
 
+    async def get(self, key: CacheKey) -> Any:
+        """The cached value for `key`, or None when there is none (for values that are never None)."""
+        value = await self._backend.get(str(key))
+        if value is MISSING:
+            self._misses += 1
+            return None
+        self._hits += 1
+        return value
+
     async def remember(self, key: CacheKey, value: Any, size: int, ttl: float) -> None:
         """Store a value fetched outside get_or_fetch, e.g. one item of a bulk read."""
         await self._backend.set(str(key), value, size, ttl)
+
+    async def forget(self, key: CacheKey) -> None:
+        """Drop `key` from the cache."""
+        await self._backend.delete(str(key))
 
     def stats(self) -> CacheStats:
         """Entries, bytes and bounds from the backend; hits, misses and coalesced callers since start-up."""

@@ -229,11 +229,9 @@ async def _check(settings: Settings) -> int:
 
     async with open_app(settings) as app:
         try:
-            page = await app.client.search("CASE", {"filter": {"type": "AND", "filters": []}, "page": {"size": 1}})
+            page = await app.client.search("CASE", {"filter": {"type": "AND", "filters": []}}, offset=0, size=1)
         except SprinklrError as exc:
             print(f"sprinklr-mcp: check failed: {exc}", file=sys.stderr)
             return 1
-    print(
-        f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered {len(page.results)} row."
-    )
+    print(f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered {len(page.rows)} row.")
     return 0

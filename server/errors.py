@@ -26,6 +26,11 @@ class NotFound(SprinklrError):
 class BadRequest(SprinklrError):
     """Sprinklr refused the request as malformed (400); the message says what it objected to."""
 
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        # Sprinklr's own words (a safe excerpt), for the client to tell which part of a request was refused.
+        self.detail = detail
+
 
 class RateLimited(SprinklrError):
     """Sprinklr's rate limit (403 "Developer Over Rate" or 429), or our own quota guard, stopped the call."""
@@ -145,9 +150,8 @@ def error_for(response: httpx.Response, what: str, env: str) -> SprinklrError:
     if status == 404:
         return NotFound(f"No {what} in {env}.")
     if status == 400:
-        return BadRequest(
-            f"Sprinklr rejected the request for {what} (400): {upstream_message(response) or 'bad request'}."
-        )
+        detail = upstream_message(response)
+        return BadRequest(f"Sprinklr rejected the request for {what} (400): {detail or 'bad request'}.", detail)
     if status >= 500:
         return Unavailable(
             f"Sprinklr answered {status} (a server error) for {what}, after retries. Try again in a minute."

@@ -17,7 +17,7 @@ from server.errors import ReadOnlyViolation
 
 # Path segments we build from input are plain ids: letters, digits, '_' and '-'. No dots, no '%', no slashes.
 _ID = r"[A-Za-z0-9_-]{1,128}"
-_SEARCH_ENTITY = r"(?:CASE|MESSAGE|PROFILE)"
+_SEARCH_ENTITY = r"(?:CASE|MESSAGE|PROFILE|USER|CUSTOM_FIELD)"
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,6 @@ ALLOW_LIST: tuple[Rule, ...] = (
     # Bulk-fetch is a POST only because the id list travels in the body; it reads.
     _rule("POST", "/api/v2/message/bulk-fetch", [], "messages by id, in bulk"),
     _rule("GET", "/api/v2/message/byMessageId", ["messageId"], "message by id"),
-    _rule("GET", f"/api/v2/profile/{_ID}", [], "profile by id"),
     # Search is a POST because the filter travels in the body; it reads. Paging by cursor is a GET.
     _rule("POST", f"/api/v2/search/{_SEARCH_ENTITY}", [], "search"),
     _rule("GET", f"/api/v2/search/{_SEARCH_ENTITY}", ["id"], "next search page"),

@@ -289,3 +289,38 @@ class SearchPage(BaseModel):
     cursor: str | None
     total: int | None
     issued: float  # when Sprinklr issued the cursor (unix time); it expires 5 minutes later
+
+
+class User(Wire):
+    """A Sprinklr user (an agent or a bot) as USER search returns one; fields beyond the id are read tolerantly."""
+
+    id: Identifier
+    name: Text = Field(default=None, validation_alias=AliasChoices("name", "displayName", "fullName", "userName"))
+    email: Text = None
+    user_type: Text = Field(default=None, validation_alias=AliasChoices("userType", "type", "role"))
+
+
+def _option(value: Any) -> Any:
+    if isinstance(value, dict):
+        for key in ("label", "displayName", "name", "value"):
+            if isinstance(value.get(key), str | int | float):
+                return str(value[key])
+        return None
+    return value if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+
+
+class FieldDef(Wire):
+    """A custom field's definition as CUSTOM_FIELD search returns one: its id, its name and, for picklists, options."""
+
+    id: Identifier
+    name: Text = Field(default=None, validation_alias=AliasChoices("name", "displayName", "label", "fieldName"))
+    options: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices("options", "values", "pickListValues", "allowedValues")
+    )
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _options(cls, value: Any) -> list[str]:
+        if not isinstance(value, list):
+            return []
+        return [str(option) for option in map(_option, value) if option is not None]

@@ -11,14 +11,16 @@ import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
 from server.auth import SprinklrAuth
 from server.cache import IN_MEMORY_FACTOR, Cache, CacheBackend, MemoryBackend, RedisBackend
+from server.findings import FindingsStore
 from server.guard import ReadOnlyGuard, ReadOnlyTransport
-from server.ledger import FileLedger, Ledger, MemoryLedger, RedisLedger
+from server.ledger import FileLedger, Ledger, MemoryLedger, RedisLedger, default_ledger_path
 from server.quota import QuotaGuard
 from server.settings import Settings
 from server.sprinklr import SprinklrClient
@@ -45,6 +47,14 @@ class AppContext:
     ledger_kind: str
     http: httpx.AsyncClient
     tenant: Tenant
+
+
+def findings_path(settings: Settings, tenant: Tenant) -> Path | None:
+    """Where what was found out about this account is kept: beside the ledger file (None with an in-memory ledger)."""
+    if settings.ledger_path == ":memory:":
+        return None
+    folder = Path(settings.ledger_path).parent if settings.ledger_path else default_ledger_path().parent
+    return folder / f"findings-{tenant.id}.json"
 
 
 def make_ledger(settings: Settings) -> tuple[Ledger, str]:
@@ -125,7 +135,7 @@ async def open_app(settings: Settings, inner: httpx.AsyncBaseTransport | None = 
     )
     cache = make_cache(settings)
     http = make_http(settings, quota, ledger, key, inner)
-    client = SprinklrClient(http, cache, tenant=tenant)
+    client = SprinklrClient(http, cache, tenant=tenant, findings=FindingsStore(findings_path(settings, tenant)))
     try:
         yield AppContext(settings, client, cache, quota, ledger, kind, http, tenant)
     finally:

@@ -20,7 +20,7 @@ DEFAULT_CUSTOM_FIELDS: dict[str, str] = {
 }
 
 TOOL_GROUPS: dict[str, tuple[str, ...]] = {
-    "cases": ("search_cases", "get_case_by_number", "get_case"),
+    "cases": ("get_case", "search_cases", "list_values"),
     "messages": ("get_case_messages", "get_message", "search_messages"),
     "profiles": ("lookup_profile",),
     "status": ("quota_status",),
@@ -103,6 +103,9 @@ class Settings(ArchiveFields):
         default_factory=lambda: dict(DEFAULT_CUSTOM_FIELDS),
         validation_alias=AliasChoices("SPRINKLR_MCP_CUSTOM_FIELDS"),
     )
+    queue_names: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias=AliasChoices("SPRINKLR_MCP_QUEUE_NAMES")
+    )
     output_budget_tokens: int = Field(
         default=4000, ge=500, le=100_000, validation_alias=AliasChoices("SPRINKLR_MCP_OUTPUT_TOKENS")
     )
@@ -154,6 +157,20 @@ class Settings(ArchiveFields):
             # Merged over the defaults, so the roles (Brand, Status, ...) keep their ids; a later name given for the
             # same id is the one shown.
             return {**DEFAULT_CUSTOM_FIELDS, **value}
+        return value
+
+    @field_validator("queue_names", mode="before")
+    @classmethod
+    def _parse_queue_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    'expected a JSON object of queue name to queue id, e.g. {"Billing": "5e8f..."}'
+                ) from exc
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ValueError('expected a JSON object of queue name to queue id, e.g. {"Billing": "5e8f..."}')
         return value
 
     @field_validator("custom_fields")

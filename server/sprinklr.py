@@ -1,63 +1,165 @@
-"""SprinklrClient: one typed async method per read endpoint, every one through the shared cache and the quota.
+"""SprinklrClient: one typed async method per read, every one through the shared cache, the quota and the call cap.
 
-The client has no write methods. Below it, the read-only guard refuses anything off the allow-list anyway.
+The client has no write methods, and below it the read-only guard refuses anything off the allow-list anyway.
+
+Where the reference is silent the client assumes nothing it cannot check: associated-message pages are followed
+until one brings nothing new (whatever their size or order), `page.start` is used only in the reading that was
+found to hold, the MESSAGE time filter falls back to the other documented form when one is refused, and every
+`errors` list that comes beside data is read and reported.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
+import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 import httpx2 as httpx
-from cachetools import LRUCache
 from pydantic import ValidationError
 
+from server import call
 from server.cache import TTL, Cache
-from server.errors import NotFound, SprinklrError, Unavailable, error_for, excerpt
-from server.models import Case, Message, Profile, SearchPage, message_id_parts
+from server.call import CallCapReached
+from server.errors import (
+    BadRequest,
+    InvalidKey,
+    NotFound,
+    RateLimited,
+    SprinklrError,
+    Unavailable,
+    error_for,
+    excerpt,
+)
+from server.findings import Findings, FindingsStore, PageStart
+from server.models import Case, FieldDef, Message, Profile, User, message_id_parts
 from server.quota import Priority
 from server.tenant import Tenant
 from server.transport import PRIORITY_EXTENSION
 
-M = TypeVar("M", Case, Message, Profile)
-SearchEntity = Literal["CASE", "MESSAGE", "PROFILE"]
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", Case, Message, Profile, User, FieldDef)
+SearchEntity = Literal["CASE", "MESSAGE", "PROFILE", "USER", "CUSTOM_FIELD"]
 ProgressFn = Callable[[int, int], Awaitable[None]]
+JSON = dict[str, Any]
 
 BULK_FETCH_BATCH = 100
-ASSOCIATED_PAGE = 200
+# Directory-like reads (users, custom fields) follow at most this many pages.
+DIRECTORY_PAGES = 5
+# Sprinklr forgets a search cursor after 5 minutes; ours are not trusted past 4.5.
+CURSOR_LIFETIME = 270.0
+HOURS = 3600.0
 
 
-def unwrap(payload: Any) -> Any:
-    """Return the data of a `{"data": ..., "errors": [...]}` envelope, or the payload itself when it came bare."""
+@dataclass(frozen=True)
+class Answer:
+    """What Sprinklr sent: the data (unwrapped from its envelope), any errors beside it, and the body size."""
+
+    data: Any
+    errors: list[str]
+    size: int
+
+
+@dataclass
+class MessageIds:
+    """A case's message ids in conversation order, and whether they are all of them."""
+
+    ids: list[str]
+    complete: bool
+
+
+@dataclass
+class SearchPage:
+    """Rows of a search from position `offset`, and what is needed to continue after them."""
+
+    entity: SearchEntity
+    query_hash: str
+    offset: int
+    rows: list[JSON]
+    total: int | None
+    cursor: str | None
+    issued: float
+    notes: list[str] = field(default_factory=list)
+
+
+def unwrap(payload: Any) -> tuple[Any, list[str]]:
+    """The data of a `{"data": ..., "errors": [...]}` envelope and its error messages, or a bare payload as is."""
     if not isinstance(payload, dict) or "data" not in payload:
-        return payload
+        return payload, []
     # "data" beside "errors" is the envelope even when Sprinklr adds top-level fields of its own (e.g. "meta").
-    if "errors" in payload or set(payload) <= {"data", "status", "message"}:
-        return payload["data"]
-    return payload
+    if "errors" not in payload and not set(payload) <= {"data", "status", "message"}:
+        return payload, []
+    return payload["data"], _messages(payload.get("errors"))
+
+
+def _messages(errors: Any) -> list[str]:
+    """Sprinklr's error messages from an `errors` list, each a short printable excerpt."""
+    if not isinstance(errors, list):
+        return []
+    found = []
+    for item in errors:
+        text = item.get("message") if isinstance(item, dict) else item
+        if isinstance(text, str) and text.strip():
+            found.append(excerpt(text, 120))
+    return found
+
+
+def digest(value: Any) -> str:
+    """A short, stable hash of a JSON-able value, for cache keys."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def message_time(message_id: str) -> int | None:
+    """The channelCreatedTime (epoch ms) in a documented message id, or None."""
+    parts = message_id_parts(message_id)
+    return int(parts["time"]) if parts else None
 
 
 class SprinklrClient:
-    """Read-only access to Sprinklr's case, message, search and profile endpoints."""
+    """Read-only access to Sprinklr's case, message, search, profile, user and custom-field reads."""
 
-    def __init__(self, http: httpx.AsyncClient, cache: Cache, *, tenant: Tenant, ttl: TTL | None = None) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        cache: Cache,
+        *,
+        tenant: Tenant,
+        findings: FindingsStore | None = None,
+        ttl: TTL | None = None,
+    ) -> None:
         self._http = http
         self._cache = cache
         self._tenant = tenant
         self._env = tenant.env
+        self._findings = findings or FindingsStore(None)
         self._ttl = ttl or TTL()
-        # Parsed models of the most recently read payloads (a few pages): a hot cache hit skips validation. Kept small:
-        # it lives outside the cache bound. Models are frozen, so sharing them is safe.
-        self._parsed: LRUCache[int, tuple[Any, Case | Message | Profile]] = LRUCache(maxsize=256)
         self.upstream_calls = 0
 
     @property
     def env(self) -> str:
         """The Sprinklr environment this client reads from."""
         return self._env
+
+    @property
+    def tenant(self) -> Tenant:
+        """Whose data this client reads."""
+        return self._tenant
+
+    @property
+    def findings(self) -> Findings:
+        """What has been found out about this account so far."""
+        return self._findings.findings
+
+    @property
+    def findings_store(self) -> FindingsStore:
+        """Where findings are kept (the probe replaces them)."""
+        return self._findings
+
+    # -- one request ---------------------------------------------------------------------------------------------
 
     async def _call(
         self,
@@ -69,11 +171,13 @@ class SprinklrClient:
         body: Any = None,
         priority: Priority = Priority.INTERACTIVE,
         not_found: str | None = None,
-    ) -> tuple[Any, int]:
-        """Send one request; return (parsed JSON, body size) or raise the SprinklrError that explains the failure.
+    ) -> Answer:
+        """Send one request (charged to the call's cap); return the answer or raise the SprinklrError explaining it.
 
         `not_found` is the message for a 404: what was missing and what to try next.
         """
+        scope = call.current()
+        scope.spend(what)
         self.upstream_calls += 1
         try:
             response = await self._http.request(
@@ -85,9 +189,11 @@ class SprinklrClient:
                 f"raise SPRINKLR_TIMEOUT_SECONDS."
             ) from None
         except httpx.TransportError as exc:
+            host = self._http.base_url.host or "the Sprinklr API"
             raise Unavailable(
-                f"Could not get {what} from Sprinklr ({type(exc).__name__}: the connection failed or broke, after "
-                f"retries). Check the network, proxy (HTTPS_PROXY) and CA settings (SSL_CERT_FILE), then try again."
+                f"Could not reach {host} for {what} ({type(exc).__name__}: the connection failed or broke, after "
+                f"retries). Try again shortly; if it persists, check SPRINKLR_BASE_URL "
+                f"(or SPRINKLR_ENV), the network, the proxy (HTTPS_PROXY) and CA settings (SSL_CERT_FILE)."
             ) from None
         if response.status_code == 404 and not_found is not None:
             raise NotFound(not_found)
@@ -100,39 +206,62 @@ class SprinklrClient:
                 f"Sprinklr sent an answer for {what} that is not valid JSON ({excerpt(response.text, 60)!r}); nothing "
                 f"was cached. Try again."
             ) from None
-        return payload, len(response.content)
+        data, errors = unwrap(payload)
+        if data is None and errors:
+            # A 200 with no data and errors is Sprinklr's refusal, not an empty answer.
+            if not_found is not None and any("not found" in e.lower() for e in errors):
+                raise NotFound(not_found)
+            raise SprinklrError(f"Sprinklr answered {what} with no data: {'; '.join(errors[:2])}.")
+        scope.read(call.now())
+        return Answer(data, errors, len(response.content))
 
-    async def _read_one(
-        self, model: type[M], path: str, *, what: str, missing: str, params: dict[str, str] | None = None
-    ) -> tuple[dict[str, Any], int]:
-        """GET one entity: its payload (checked to parse, since a payload that cannot be shown must not be cached)."""
-        payload, size = await self._call("GET", path, what=what, params=params, not_found=missing)
-        data = unwrap(payload)
-        if isinstance(data, list):
-            data = data[0] if data else None
-        if not isinstance(data, dict):
-            raise NotFound(missing)
-        self._parse(model, data, what)
-        return data, size
+    def _parse(self, model: type[M], raw: Any, what: str) -> M:
+        """The wire model of a payload; a payload that cannot be shown raises (and is never cached)."""
+        try:
+            return model.model_validate(raw)
+        except ValidationError:
+            raise SprinklrError(
+                f"Sprinklr's answer for {what} was missing its identifier or was malformed; it cannot be shown."
+            ) from None
 
-    # Cases
+    async def _cached(
+        self,
+        key_kind: str,
+        parts: tuple[str | int, ...],
+        fetch: Callable[[], Awaitable[Any]],
+        ttl: float,
+        *,
+        fresh: bool = False,
+    ) -> Any:
+        """A value from the cache or from `fetch`, stored with the time it was read (shown as 'read at')."""
 
-    async def get_case_by_number(self, case_number: int, *, fresh: bool = False) -> Case:
+        async def stamped() -> tuple[Any, int]:
+            value, size = await fetch()
+            return {"at": call.now(), "v": value}, size
+
+        entry = await self._cache.get_or_fetch(self._tenant.key(key_kind, *parts), stamped, ttl, fresh=fresh)
+        if isinstance(entry, dict) and "v" in entry:
+            if isinstance(entry.get("at"), int | float):
+                call.current().read(float(entry["at"]))
+            return entry["v"]
+        return entry
+
+    # -- cases ---------------------------------------------------------------------------------------------------
+
+    async def case_by_number(self, case_number: int, *, fresh: bool = False) -> Case:
         """The case with this case number."""
-        what = f"case with number {case_number}"
-        missing = (
-            f"No case with number {case_number} in {self._env}. Check the number, or find the case with search_cases."
-        )
+        what = f"case {case_number}"
+        missing = f"No case {case_number} in {self._env}. Check the number, or find the case with search_cases."
 
         async def fetch() -> tuple[Any, int]:
-            payload, size = await self._call(
+            answer = await self._call(
                 "GET",
                 "/api/v2/case/case-numbers",
                 what=what,
                 params={"case-number": str(case_number)},
                 not_found=missing,
             )
-            data = unwrap(payload)
+            data = answer.data
             # Documented as one case; in practice a list (one per number asked for).
             found = [item for item in (data if isinstance(data, list) else [data]) if isinstance(item, dict)]
             match = next((c for c in found if str(c.get("caseNumber")) == str(case_number)), None)
@@ -140,108 +269,208 @@ class SprinklrClient:
                 match = found[0]
             if match is None:
                 raise NotFound(missing)
-            self._parse(Case, match, what)  # an answer that cannot be shown must not be cached either
-            await self._remember_case(match, size, by_number=False)
-            return match, size
+            self._parse(Case, match, what)
+            await self._remember_case(match, answer.size)
+            return match, answer.size
 
-        raw = await self._cache.get_or_fetch(
-            self._tenant.key("case-n", case_number), fetch, self._ttl.case, fresh=fresh
-        )
-        return self._parse(Case, raw, what)
+        return self._parse(Case, await self._cached("case-n", (case_number,), fetch, self._ttl.case, fresh=fresh), what)
 
-    async def get_case(self, case_id: str, *, fresh: bool = False) -> Case:
+    async def case_by_id(self, case_id: str, *, fresh: bool = False) -> Case:
         """The case with this internal id."""
-        what = f"case with id {case_id}"
+        what = f"case {case_id}"
         missing = (
-            f"No case with id {case_id} in {self._env}. Check the id; with a case number, use get_case_by_number, "
-            f"or find the case with search_cases."
+            f"No case with id {case_id} in {self._env}. Check the id; with a case number use case_number, or find "
+            f"the case with search_cases."
         )
 
         async def fetch() -> tuple[Any, int]:
-            data, size = await self._read_one(Case, f"/api/v2/case/{case_id}", what=what, missing=missing)
-            await self._remember_case(data, size, by_id=False)
-            return data, size
+            answer = await self._call("GET", f"/api/v2/case/{case_id}", what=what, not_found=missing)
+            data = answer.data[0] if isinstance(answer.data, list) and answer.data else answer.data
+            if not isinstance(data, dict):
+                raise NotFound(missing)
+            self._parse(Case, data, what)
+            await self._remember_case(data, answer.size)
+            return data, answer.size
 
-        raw = await self._cache.get_or_fetch(self._tenant.key("case-id", case_id), fetch, self._ttl.case, fresh=fresh)
-        return self._parse(Case, raw, what)
+        return self._parse(Case, await self._cached("case-id", (case_id,), fetch, self._ttl.case, fresh=fresh), what)
 
-    async def _remember_case(
-        self, raw: dict[str, Any], size: int, *, by_id: bool = True, by_number: bool = True
-    ) -> None:
-        """Cache a case under its other key too, so a later lookup by id or number costs no call."""
-        if by_id and raw.get("id"):
-            await self._cache.remember(self._tenant.key("case-id", raw["id"]), raw, size, self._ttl.case)
-        if by_number and raw.get("caseNumber") is not None:
-            await self._cache.remember(self._tenant.key("case-n", raw["caseNumber"]), raw, size, self._ttl.case)
+    async def _remember_case(self, raw: JSON, size: int) -> None:
+        """Cache a case under both its number and its id, so the next lookup either way costs no call."""
+        entry = {"at": call.now(), "v": raw}
+        if raw.get("id"):
+            await self._cache.remember(self._tenant.key("case-id", raw["id"]), entry, size, self._ttl.case)
+        if raw.get("caseNumber") is not None:
+            await self._cache.remember(self._tenant.key("case-n", raw["caseNumber"]), entry, size, self._ttl.case)
+            if isinstance(raw.get("firstMessageId"), str):
+                # Which case a thread belongs to does not change: kept as long as messages are.
+                key = self._tenant.key("first-msg", raw["firstMessageId"])
+                await self._cache.remember(key, raw["caseNumber"], 64, self._ttl.message)
 
-    async def get_case_message_ids(self, case_id: str, *, fresh: bool = False) -> list[str]:
-        """Every message id of a case, in conversation order, following Sprinklr's time cursor."""
-        what = f"messages of case {case_id}"
+    async def cases_by_first_message(self, roots: Sequence[str]) -> dict[str, int]:
+        """Case numbers by the id of their first message (a thread's root), where Sprinklr links them.
 
-        async def fetch() -> tuple[Any, int]:
-            ids: list[str] = []
-            seen: set[str] = set()
-            total_size = 0
-            cursor: str | None = None
-            while True:
-                params = {"id": case_id} if cursor is None else {"id": case_id, "cursor": cursor}
-                priority = Priority.INTERACTIVE if cursor is None else Priority.BULK
-                payload, size = await self._call(
-                    "GET", "/api/v2/case/associated-messages", what=what, params=params, priority=priority
-                )
-                total_size += size
-                page = unwrap(payload)
-                batch = [item for item in (page if isinstance(page, list) else []) if isinstance(item, str)]
-                fresh_ids = [item for item in batch if item not in seen]
-                ids.extend(fresh_ids)
-                seen.update(fresh_ids)
-                next_cursor = _message_time(batch[-1]) if batch else None
-                # A short page is the last one; so is a page that brought nothing new or no usable cursor.
-                if len(batch) < ASSOCIATED_PAGE or not fresh_ids or next_cursor is None or next_cursor == cursor:
-                    return ids, total_size
-                cursor = next_cursor
+        Known links come from cases read before; the rest from one CASE search on firstMessageId, which the
+        reference does not list as a filter key: if the account refuses it, that is remembered and only known
+        links are used from then on.
+        """
+        wanted = list(dict.fromkeys(roots))
+        found = await self._cache.get_many([self._tenant.key("first-msg", root) for root in wanted])
+        links = {key.parts[0]: int(value) for key, value in found.items() if isinstance(value, int)}
+        missing = [root for root in wanted if root not in links]
+        if not missing or self.findings.extended_keys is False or not call.current().room():
+            return links
+        query = {"filter": {"type": "AND", "filters": [{"type": "IN", "key": "firstMessageId", "values": missing}]}}
+        try:
+            page = await self.search("CASE", query, offset=0, size=min(100, len(missing)))
+        except BadRequest:
+            self._findings.update(extended_keys=False)
+            return links
+        for row in page.rows:
+            if isinstance(row.get("firstMessageId"), str) and isinstance(row.get("caseNumber"), int):
+                links[row["firstMessageId"]] = row["caseNumber"]
+        return links
 
-        value = await self._cache.get_or_fetch(
-            self._tenant.key("msg-ids", case_id), fetch, self._ttl.associated, fresh=fresh
-        )
-        return [str(item) for item in value]
+    async def case_message_ids(self, case_id: str, *, fresh: bool = False) -> MessageIds:
+        """Every message id of a case, oldest first, following Sprinklr's time cursor until a page brings nothing new.
 
-    # Messages
+        Nothing is assumed about the page size or the order of ids within a page: the next cursor is the latest
+        time on the page. Paging stops on an empty page, a page with no new ids, a cursor that does not advance, or
+        the call's request cap; then what was read so far is cached, and the next call continues from it.
+        """
+        what = f"the messages of case {case_id}"
+        done_key = self._tenant.key("msg-ids", case_id)
+        partial_key = self._tenant.key("msg-ids-partial", case_id)
+        if not fresh:
+            cached = await self._cache.get(done_key)
+            if isinstance(cached, dict) and isinstance(cached.get("ids"), list):
+                call.current().read(float(cached.get("at") or call.now()))
+                return MessageIds([str(i) for i in cached["ids"]], complete=True)
+        progress = None if fresh else await self._cache.get(partial_key)
+        ids: list[str] = list(progress["ids"]) if isinstance(progress, dict) else []
+        cursor: int | None = progress.get("cursor") if isinstance(progress, dict) else None
+        seen = set(ids)
+        size = 0
+        scope = call.current()
+        complete = False
+        while True:
+            if not scope.room():
+                break
+            params = {"id": case_id} if cursor is None else {"id": case_id, "cursor": str(cursor)}
+            answer = await self._call(
+                "GET",
+                "/api/v2/case/associated-messages",
+                what=what,
+                params=params,
+                priority=Priority.INTERACTIVE if cursor is None else Priority.BULK,
+            )
+            size += answer.size
+            page = [item for item in (answer.data if isinstance(answer.data, list) else []) if isinstance(item, str)]
+            new = [item for item in page if item not in seen]
+            times = [t for t in map(message_time, page) if t is not None]
+            ids.extend(new)
+            seen.update(new)
+            self._findings_page(len(page))
+            next_cursor = max(times) if times else None
+            if not page or not new or next_cursor is None or (cursor is not None and next_cursor <= cursor):
+                complete = True
+                break
+            cursor = next_cursor
+        # Sprinklr lists ids in conversation order; pages in other orders are put back in time order here.
+        ids.sort(key=lambda mid: (message_time(mid) or 0, mid))
+        if complete:
+            await self._cache.remember(done_key, {"at": call.now(), "ids": ids}, size, self._ttl.associated)
+            await self._cache.forget(partial_key)
+        else:
+            await self._cache.remember(partial_key, {"ids": ids, "cursor": cursor}, size, self._ttl.partial)
+            scope.note(
+                f"The conversation is longer than one call may read ({len(ids)} message ids so far); call again to "
+                f"read on from where this stopped."
+            )
+        return MessageIds(ids, complete)
 
-    async def get_messages(self, message_ids: Sequence[str], *, progress: ProgressFn | None = None) -> list[Message]:
-        """These messages, from the cache where possible and in bulk-fetch batches otherwise, in the order asked."""
+    async def peek_message_ids(self, case_id: str) -> list[str] | None:
+        """A case's message ids if the whole list is cached (no request), else None."""
+        cached = await self._cache.get(self._tenant.key("msg-ids", case_id))
+        if isinstance(cached, dict) and isinstance(cached.get("ids"), list):
+            return [str(i) for i in cached["ids"]]
+        return None
+
+    async def peek_messages(self, message_ids: Sequence[str]) -> list[Message] | None:
+        """These messages if every one is cached (no request), else None."""
+        keys = [self._tenant.key("msg", mid) for mid in message_ids]
+        found = await self._cache.get_many(keys)
+        if len(found) < len(keys):
+            return None
+        messages = []
+        for key in keys:
+            entry = found[key]
+            raw = entry.get("v") if isinstance(entry, dict) and "v" in entry else entry
+            try:
+                messages.append(Message.model_validate(raw))
+            except ValidationError:
+                return None
+        return messages
+
+    def _findings_page(self, size: int) -> None:
+        if size > (self.findings.associated_page or 0):
+            self.findings.associated_page = size  # informational; saved with the next finding
+
+    # -- messages ------------------------------------------------------------------------------------------------
+
+    async def messages(self, message_ids: Sequence[str], *, progress: ProgressFn | None = None) -> list[Message]:
+        """These messages, from the cache where possible and in bulk-fetch batches otherwise, in the order asked.
+
+        Messages Sprinklr does not return are left out, and the call's notes say how many and why.
+        """
         wanted = list(dict.fromkeys(message_ids))
         found = await self._cache.get_many([self._tenant.key("msg", mid) for mid in wanted])
         by_id: dict[str, Any] = {key.parts[0]: value for key, value in found.items()}
+        for value in by_id.values():
+            if isinstance(value, dict) and isinstance(value.get("at"), int | float):
+                call.current().read(float(value["at"]))
         missing = [mid for mid in wanted if mid not in by_id]
         done = len(wanted) - len(missing)
         if progress is not None and missing:
             await progress(done, len(wanted))
+        unreadable: list[str] = []
+        reasons: list[str] = []
         for start in range(0, len(missing), BULK_FETCH_BATCH):
             batch = missing[start : start + BULK_FETCH_BATCH]
-            priority = Priority.INTERACTIVE if start == 0 else Priority.BULK
-            payload, size = await self._call(
-                "POST", "/api/v2/message/bulk-fetch", what=f"{len(batch)} messages", body=batch, priority=priority
+            answer = await self._call(
+                "POST",
+                "/api/v2/message/bulk-fetch",
+                what=f"{len(batch)} messages",
+                body=batch,
+                priority=Priority.INTERACTIVE if start == 0 else Priority.BULK,
             )
-            data = unwrap(payload)
-            items = [item for item in (data if isinstance(data, list) else []) if isinstance(item, dict)]
-            per_item = max(1, size // max(1, len(items)))
+            items = [item for item in (answer.data if isinstance(answer.data, list) else []) if isinstance(item, dict)]
+            per_item = max(1, answer.size // max(1, len(items)))
+            at = call.now()
             for item in items:
                 mid = item.get("messageId") or item.get("id")
-                if isinstance(mid, str):
-                    by_id[mid] = item
-                    await self._cache.remember(self._tenant.key("msg", mid), item, per_item, self._ttl.message)
+                if isinstance(mid, str) and mid in batch:
+                    by_id[mid] = {"at": at, "v": item}
+                    await self._cache.remember(self._tenant.key("msg", mid), by_id[mid], per_item, self._ttl.message)
+            unreadable.extend(mid for mid in batch if mid not in by_id)
+            reasons.extend(answer.errors)
             done += len(batch)
             if progress is not None:
                 await progress(done, len(wanted))
-        messages = []
+        if unreadable:
+            why = f": {'; '.join(dict.fromkeys(reasons))[:200]}" if reasons else ""
+            call.current().note(f"{len(unreadable)} of {len(wanted)} messages could not be read{why}.")
+        result = []
         for mid in wanted:
-            raw = by_id.get(mid)
-            if raw is not None:
-                messages.append(self._parse(Message, raw, f"message {mid}"))
-        return messages
+            entry = by_id.get(mid)
+            raw = entry.get("v") if isinstance(entry, dict) and "v" in entry else entry
+            if isinstance(raw, dict):
+                try:
+                    result.append(Message.model_validate(raw))
+                except ValidationError:
+                    call.current().note(f"Message {mid[:80]} came back malformed and is left out.")
+        return result
 
-    async def get_message(self, message_id: str) -> Message:
+    async def message(self, message_id: str) -> Message:
         """One message by its id."""
         what = f"message {message_id}"
         missing = (
@@ -250,107 +479,334 @@ class SprinklrClient:
         )
 
         async def fetch() -> tuple[Any, int]:
-            return await self._read_one(
-                Message, "/api/v2/message/byMessageId", what=what, missing=missing, params={"messageId": message_id}
+            answer = await self._call(
+                "GET", "/api/v2/message/byMessageId", what=what, params={"messageId": message_id}, not_found=missing
             )
+            data = answer.data[0] if isinstance(answer.data, list) and answer.data else answer.data
+            if not isinstance(data, dict):
+                raise NotFound(missing)
+            self._parse(Message, data, what)
+            return data, answer.size
 
-        raw = await self._cache.get_or_fetch(self._tenant.key("msg", message_id), fetch, self._ttl.message)
-        return self._parse(Message, raw, what)
+        return self._parse(Message, await self._cached("msg", (message_id,), fetch, self._ttl.message), what)
 
-    # Profiles
+    # -- profiles, users, custom fields ------------------------------------------------------------------------
 
-    async def get_profile(self, profile_id: str, *, fresh: bool = False) -> Profile:
-        """One customer profile by its id."""
-        what = f"profile {profile_id}"
-        missing = (
-            f"No profile with id {profile_id} in {self._env}. Check the id, or look the customer up by email, phone "
-            f"or channel id."
-        )
+    async def profiles(self, filters: list[JSON], *, size: int = 10) -> list[Profile]:
+        """Profiles matching these PROFILE filters (ANDed), from the first page of a search."""
+        page = await self.search("PROFILE", {"filter": {"type": "AND", "filters": filters}}, offset=0, size=size)
+        found = []
+        for row in page.rows:
+            try:
+                found.append(Profile.model_validate(row))
+            except ValidationError:
+                continue
+        return found
+
+    async def profile_by_id(self, profile_id: str) -> Profile:
+        """One customer profile by its id, through PROFILE search on `id` (the documented way)."""
+        found = await self.profiles([{"type": "EQUALS", "key": "id", "values": [profile_id]}], size=1)
+        if not found:
+            raise NotFound(
+                f"No profile with id {profile_id} in {self._env}. Check the id, or look the customer up by email, "
+                f"phone or channel id."
+            )
+        return found[0]
+
+    async def users(self) -> dict[str, User]:
+        """Every user (agent or bot) by id, for showing names instead of ids; {} if Sprinklr will not list them."""
+        return {user.id: user for user in await self._directory("USER", User)}
+
+    async def custom_fields(self) -> dict[str, FieldDef]:
+        """Every custom field definition by id (names and picklist options); {} if Sprinklr will not list them."""
+        return {item.id: item for item in await self._directory("CUSTOM_FIELD", FieldDef)}
+
+    async def _directory(self, entity: Literal["USER", "CUSTOM_FIELD"], model: type[M]) -> list[M]:
+        """A directory-like entity, read once per cache period (a refusal is remembered too, and costs no retries).
+
+        Names are a convenience: when the quota or the call's cap leaves no room for them, ids are shown instead
+        and the directory is read another time.
+        """
+        try:
+            rows = await self._cached("directory", (entity,), lambda: self._read_directory(entity), self._ttl.directory)
+        except (RateLimited, CallCapReached) as exc:
+            log.info("%s names skipped for now (%s)", entity, type(exc).__name__)
+            return []
+        found = []
+        for row in rows if isinstance(rows, list) else []:
+            try:
+                found.append(model.model_validate(row))
+            except ValidationError:
+                continue
+        return found
+
+    async def _read_directory(self, entity: Literal["USER", "CUSTOM_FIELD"]) -> tuple[Any, int]:
+        rows: list[JSON] = []
+        try:
+            page = await self.search(entity, {}, offset=0, size=100, priority=Priority.BULK)
+            rows.extend(page.rows)
+            for _ in range(DIRECTORY_PAGES - 1):
+                if page.cursor is None or not call.current().room():
+                    break
+                page = await self._next_page(page, 100)
+                rows.extend(page.rows)
+        except (BadRequest, NotFound, InvalidKey) as exc:
+            # The entity is documented, but an account may not offer it or this key may not read it.
+            log.info("%s search is not available (%s); showing ids instead of names", entity, exc)
+        return rows, 200 * len(rows) + 100
+
+    async def case_sample(self) -> list[Case]:
+        """The most recent cases (one page of up to 100), to learn the values fields take in this account."""
 
         async def fetch() -> tuple[Any, int]:
-            return await self._read_one(Profile, f"/api/v2/profile/{profile_id}", what=what, missing=missing)
+            body = {
+                "filter": {"type": "AND", "filters": [{"type": "EQUALS", "key": "deleted", "values": [False]}]},
+                "sorts": [{"key": "createdTime", "order": "DESC"}],
+            }
+            page = await self.search("CASE", body, offset=0, size=100, priority=Priority.BULK)
+            return page.rows, 1500 * len(page.rows) + 100
 
-        raw = await self._cache.get_or_fetch(
-            self._tenant.key("profile", profile_id), fetch, self._ttl.profile, fresh=fresh
+        rows = await self._cached("case-sample", (), fetch, self._ttl.directory)
+        found = []
+        for row in rows if isinstance(rows, list) else []:
+            try:
+                found.append(Case.model_validate(row))
+            except ValidationError:
+                continue
+        return found
+
+    # -- search ----------------------------------------------------------------------------------------------
+
+    async def search(
+        self,
+        entity: SearchEntity,
+        query: JSON,
+        *,
+        offset: int,
+        size: int,
+        fresh: bool = False,
+        priority: Priority = Priority.INTERACTIVE,
+    ) -> SearchPage:
+        """Up to `size` results of a search from position `offset` (0-based); `query` holds filter, sorts, timeFilter.
+
+        A page continues where an earlier call of this search stopped (its rows and Sprinklr's cursor are kept for
+        4.5 minutes), else the search is run from `offset`, using `page.start` only in the reading found to hold.
+        """
+        query_hash = digest([entity, query])
+        if not fresh:
+            kept = await self._cache.get(self._tenant.key("search-at", entity, query_hash, offset))
+            if isinstance(kept, dict) and isinstance(kept.get("rows"), list):
+                page = SearchPage(
+                    entity,
+                    query_hash,
+                    offset,
+                    list(kept["rows"]),
+                    kept.get("total"),
+                    kept.get("cursor"),
+                    float(kept.get("issued") or 0.0),
+                )
+                call.current().read(page.issued)
+                if len(page.rows) >= size or page.cursor is None:
+                    return page
+                try:
+                    more = await self._next_page(page, size - len(page.rows))
+                except BadRequest:
+                    pass  # the cursor expired: run the search again from this position
+                else:
+                    page.rows.extend(more.rows)
+                    page.cursor, page.total, page.issued = more.cursor, more.total or page.total, more.issued
+                    return page
+        if offset == 0:
+            # No page.start on the first page: every reading of it agrees that the first page starts at the start.
+            return await self._run(entity, query, query_hash, 0, {"size": size}, fresh=fresh, priority=priority)
+        mode = self.findings.page_start or await self._detect_page_start()
+        if mode == "page":
+            number, skip = divmod(offset, size)
+            page = await self._run(
+                entity,
+                query,
+                query_hash,
+                offset - skip,
+                {"start": number + 1, "size": size},
+                fresh=fresh,
+                priority=priority,
+            )
+            page.rows, page.offset = page.rows[skip:], offset
+            return page
+        start = offset + 1 if mode == "position" else offset
+        return await self._run(
+            entity, query, query_hash, offset, {"start": start, "size": size}, fresh=fresh, priority=priority
         )
-        return self._parse(Profile, raw, what)
 
-    # Search
-
-    async def search(self, entity: SearchEntity, body: dict[str, Any], *, fresh: bool = False) -> SearchPage:
-        """The first page of a search; its results also warm the per-entity cache."""
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
+    async def _run(
+        self,
+        entity: SearchEntity,
+        query: JSON,
+        query_hash: str,
+        offset: int,
+        page: dict[str, int],
+        *,
+        fresh: bool,
+        priority: Priority,
+    ) -> SearchPage:
+        body = {**query, "page": page, "includeCount": True}
 
         async def fetch() -> tuple[Any, int]:
-            payload, size = await self._call("POST", f"/api/v2/search/{entity}", what=f"{entity} search", body=body)
-            return self._page_payload(payload, issued=time.time()), size
+            answer = await self._call(
+                "POST", f"/api/v2/search/{entity}", what=f"{entity} search", body=body, priority=priority
+            )
+            payload = self._page_payload(answer)
+            if priority is Priority.INTERACTIVE:  # background reads (samples, directories) do not fill the cache
+                await self._warm(entity, payload["rows"])
+            return payload, answer.size
 
-        raw = await self._cache.get_or_fetch(
-            self._tenant.key("search", entity, digest), fetch, self._ttl.search, fresh=fresh
+        raw = await self._cached("search", (entity, digest(body)), fetch, self._ttl.search, fresh=fresh)
+        return SearchPage(
+            entity,
+            query_hash,
+            offset,
+            list(raw["rows"]),
+            raw["total"],
+            raw["cursor"],
+            raw["issued"],
+            list(raw.get("notes") or []),
         )
-        return await self._page(entity, raw)
 
-    async def search_next(self, entity: SearchEntity, cursor: str) -> SearchPage:
-        """The page after a cursor Sprinklr gave (valid for 5 minutes)."""
+    async def _warm(self, entity: SearchEntity, rows: list[JSON]) -> None:
+        """Search results are whole entities: keep them, so opening one next costs no call."""
+        if entity == "CASE":
+            for row in rows:
+                await self._remember_case(row, 1024)
+        elif entity == "MESSAGE":
+            at = call.now()
+            for row in rows:
+                if isinstance(row.get("messageId"), str):
+                    key = self._tenant.key("msg", row["messageId"])
+                    await self._cache.remember(key, {"at": at, "v": row}, 1024, self._ttl.message)
+
+    async def _next_page(self, page: SearchPage, wanted: int) -> SearchPage:
+        """The page after Sprinklr's cursor (which must still be alive), as rows following `page`'s."""
+        if page.cursor is None or call.now() - page.issued > CURSOR_LIFETIME:
+            raise BadRequest("the search cursor has expired", "cursor expired")
+        cursor = page.cursor
 
         async def fetch() -> tuple[Any, int]:
-            payload, size = await self._call(
+            answer = await self._call(
                 "GET",
-                f"/api/v2/search/{entity}",
-                what=f"next {entity} search page",
+                f"/api/v2/search/{page.entity}",
+                what=f"next {page.entity} page",
                 params={"id": cursor},
                 priority=Priority.BULK,
             )
-            return self._page_payload(payload, issued=time.time()), size
+            payload = self._page_payload(answer)
+            await self._warm(page.entity, payload["rows"])
+            return payload, answer.size
 
-        key = self._tenant.key("search-next", entity, hashlib.sha256(cursor.encode()).hexdigest()[:32])
-        raw = await self._cache.get_or_fetch(key, fetch, self._ttl.search)
-        return await self._page(entity, raw)
+        raw = await self._cached("search-next", (page.entity, digest(cursor)), fetch, self._ttl.search)
+        return SearchPage(
+            page.entity,
+            page.query_hash,
+            page.offset + len(page.rows),
+            list(raw["rows"]),
+            raw["total"],
+            raw["cursor"],
+            raw["issued"],
+        )
 
-    def _page_payload(self, payload: Any, issued: float) -> dict[str, Any]:
-        data = unwrap(payload)
+    def _page_payload(self, answer: Answer) -> JSON:
+        data = answer.data
         if not isinstance(data, dict):
             raise Unavailable("Sprinklr's search answer was not understood (no result list). Try again.")
-        results = [item for item in data.get("results") or [] if isinstance(item, dict)]
+        rows = [item for item in data.get("results") or [] if isinstance(item, dict)]
         cursor = data.get("cursor")
-        # The reference shows the cursor as "id=xxx" while the paging call takes ?id=xxx.
-        cursor = (cursor.removeprefix("id=") or None) if isinstance(cursor, str) else None
+        # The reference shows the cursor as "id=xxx" while the paging call takes ?id=xxx; some answers are bare.
+        cursor = (cursor.strip().removeprefix("id=") or None) if isinstance(cursor, str) else None
         total = data.get("totalCount")
+        notes = [f"Sprinklr reported: {'; '.join(answer.errors[:2])}"] if answer.errors else []
         return {
-            "results": results,
+            "rows": rows,
             "cursor": cursor,
-            "total": total if isinstance(total, int) else None,
-            "issued": issued,
+            "total": total if isinstance(total, int) and total >= 0 else None,
+            "issued": call.now(),
+            "notes": notes,
         }
 
-    async def _page(self, entity: SearchEntity, raw: dict[str, Any]) -> SearchPage:
-        # Search results are whole entities: keep them so that opening one next costs no call.
-        for item in raw["results"]:
-            if entity == "CASE":
-                await self._remember_case(item, 1024)
-            elif entity == "MESSAGE" and isinstance(item.get("messageId"), str):
-                await self._cache.remember(self._tenant.key("msg", item["messageId"]), item, 1024, self._ttl.message)
-            elif entity == "PROFILE" and item.get("id") is not None:
-                await self._cache.remember(self._tenant.key("profile", item["id"]), item, 1024, self._ttl.profile)
-        return SearchPage(results=raw["results"], cursor=raw["cursor"], total=raw["total"], issued=raw["issued"])
+    async def keep_rest(self, page: SearchPage, shown: int) -> bool:
+        """Remember where a search shown up to `shown` rows of `page` continues; True when there is more."""
+        rest = page.rows[shown:]
+        end = page.offset + shown
+        more = bool(rest) or page.cursor is not None or (page.total is not None and end < page.total)
+        if more and (rest or page.cursor is not None):
+            value = {"rows": rest, "cursor": page.cursor, "total": page.total, "issued": page.issued}
+            key = self._tenant.key("search-at", page.entity, page.query_hash, end)
+            await self._cache.remember(key, value, 1500 * len(rest) + 200, CURSOR_LIFETIME)
+        return more
 
-    def _parse(self, model: type[M], raw: Any, what: str) -> M:
-        """The wire model of a cached payload; parsed once per payload object (the memory cache returns the same)."""
-        seen = self._parsed.get(id(raw))
-        # The memo holds the payload itself, so its id cannot be reused by another object while the entry lives.
-        if seen is not None and seen[0] is raw and isinstance(seen[1], model):
-            return seen[1]
-        try:
-            parsed = model.model_validate(raw)
-        except ValidationError:
-            raise SprinklrError(
-                f"Sprinklr's answer for {what} was missing its identifier or was malformed; it cannot be shown."
-            ) from None
-        self._parsed[id(raw)] = (raw, parsed)
-        return parsed
+    async def _detect_page_start(self) -> PageStart:
+        """Find out what `page.start` means here, with two small CASE searches, and remember it.
+
+        The first five results in a fixed order, then a page of two from start=3: its first result is the third
+        (1-based position), the fourth (0-based position) or the fifth (page number 3 of size 2).
+        """
+        body: JSON = {"filter": {"type": "AND", "filters": []}, "sorts": [{"key": "createdTime", "order": "DESC"}]}
+        first = await self._call(
+            "POST",
+            "/api/v2/search/CASE",
+            what="a page-numbering check",
+            body={**body, "page": {"size": 5}},
+            priority=Priority.BULK,
+        )
+        second = await self._call(
+            "POST",
+            "/api/v2/search/CASE",
+            what="a page-numbering check",
+            body={**body, "page": {"start": 3, "size": 2}},
+            priority=Priority.BULK,
+        )
+        ids = [row.get("id") for row in self._page_payload(first)["rows"]]
+        probe = [row.get("id") for row in self._page_payload(second)["rows"]]
+        mode: PageStart = "position"
+        if len(ids) == 5 and probe:
+            readings: dict[Any, PageStart] = {ids[2]: "position", ids[3]: "position0", ids[4]: "page"}
+            mode = readings.get(probe[0], "position")
+            self._findings.update(page_start=mode)
+        return mode
+
+    def time_filter(self, since_ms: int, until_ms: int) -> JSON:
+        """The MESSAGE timeFilter for an inclusive window, in the form this account takes (epoch ms by default)."""
+        if self.findings.time_filter == "month":
+            return {"key": "channelCreatedTime", "since": _month(since_ms), "until": _month(until_ms)}
+        return {"key": "channelCreatedTime", "since": since_ms, "until": until_ms}
+
+    async def search_messages(
+        self, filters: list[JSON], since_ms: int, until_ms: int, *, offset: int, size: int
+    ) -> tuple[SearchPage, bool]:
+        """A MESSAGE search in a window; returns the page and whether the window was widened to whole months.
+
+        The reference shows timeFilter as month strings and the client sends epoch ms; when Sprinklr refuses one
+        form, the other is tried once and remembered.
+        """
+        sorts = [{"key": "channelCreatedTime", "order": "DESC"}]
+        for attempt in range(2):
+            query = {
+                "filter": {"type": "AND", "filters": filters},
+                "timeFilter": self.time_filter(since_ms, until_ms),
+                "sorts": sorts,
+            }
+            try:
+                page = await self.search("MESSAGE", query, offset=offset, size=size)
+            except BadRequest as exc:
+                refused = exc.detail.lower()
+                if attempt or not any(word in refused for word in ("timefilter", "since", "until", "time filter")):
+                    raise
+                other = "month" if self.findings.time_filter != "month" else "epoch"
+                self._findings.update(time_filter=other)
+                continue
+            if self.findings.time_filter is None:
+                self._findings.update(time_filter="epoch")
+            return page, self.findings.time_filter == "month"
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _message_time(message_id: str) -> str | None:
-    """The channelCreatedTime part of a documented message id, used as the next associated-messages cursor."""
-    parts = message_id_parts(message_id)
-    return parts["time"] if parts else None
+def _month(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m")

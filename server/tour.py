@@ -26,16 +26,20 @@ async def run_tour(settings: Settings) -> int:
             print(f"== {name} {arguments}\n{_text(outcome)}\n")
             return outcome.structured_content or {}
 
-        cases = (await show("search_cases", {"status": ["Open"], "priority": ["High", "Urgent"], "page_size": 3}))[
-            "results"
-        ]
+        listing = await show(
+            "search_cases",
+            {"status": ["open"], "priority": ["urgent", "high"], "created_after": "2026-09-01", "page_size": 3},
+        )
+        cases = listing.get("results") or []
         if not cases:
             print("The sandbox returned no open high-priority cases.")
             return 1
         number = cases[0]["case_number"]
-        contact = (await show("get_case_by_number", {"case_number": number})).get("contact") or {}
+        case = await show("get_case", {"case_number": number, "activity": True})
         await show("get_case_messages", {"case_number": number, "order": "newest_first", "limit": 4})
-        if contact.get("channel_id"):
-            await show("lookup_profile", {"channel_id": contact["channel_id"], "include_cases": True, "cases_limit": 3})
+        customer = case.get("customer") or {}
+        if customer.get("channel_id"):
+            await show("lookup_profile", {"channel_id": customer["channel_id"], "cases": 3})
+        await show("search_cases", {"count_by": "status", "last_days": 7})
         await show("quota_status", {})
     return 0

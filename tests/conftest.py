@@ -20,8 +20,8 @@ from tests.redis_server import redis_server
 ALL_TOOLS = frozenset(
     {
         "search_cases",
-        "get_case_by_number",
         "get_case",
+        "list_values",
         "get_case_messages",
         "get_message",
         "search_messages",
@@ -161,10 +161,22 @@ def settings(running: RunningSandbox, sandbox: SandboxAdmin) -> Settings:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[Client]:
+async def cold_client(settings: Settings) -> AsyncIterator[Client]:
     """A real MCP client session with the server, which talks to the sandbox over loopback HTTP."""
     async with Client(build_server(settings)) as session:
         yield session
+
+
+@pytest.fixture
+async def client(cold_client: Client, sandbox: SandboxAdmin) -> Client:
+    """The session after one list_values call, which reads the account's names and values (users, custom fields,
+    a sample of recent cases) as any first call that shows names does; the sandbox's log is then cleared, so tests
+    count only the requests their own calls make."""
+    warmed = await cold_client.call_tool("list_values", {})
+    assert not warmed.is_error, text_of(warmed)
+    sandbox.reset()
+    sandbox.configure(latency_ms=0, faults=[], cursor_ttl_seconds=300, rate_limit_status=403, **OPEN_LIMITS)
+    return cold_client
 
 
 def text_of(result: Any) -> str:

@@ -28,5 +28,5 @@ async def test_a_cancelled_conversation_read_sends_no_more_requests_and_the_sess
     assert sandbox.requests() <= sent + 1  # at most the one already on the wire
     assert sandbox.requests() < 5  # the whole read needs 1 case + 3 id pages + 1 bulk fetch
     sandbox.configure(latency_ms=0)
-    after = await client.call_tool("get_case_by_number", {"case_number": 48213})
+    after = await client.call_tool("get_case", {"case_number": 48213})
     assert not after.is_error

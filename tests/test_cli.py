@@ -40,23 +40,23 @@ def assert_one_clean_line(stderr: str, *secrets: str) -> str:
     return lines[0]
 
 
-def test_tools_with_sandbox_lists_all_eight_tools(tmp_path: Path) -> None:
+def test_tools_with_sandbox_lists_all_the_tools(tmp_path: Path) -> None:
     done = run("tools", "--sandbox", env={}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     listed = {line.split()[0] for line in done.stdout.splitlines() if line.strip()}
     assert listed == ALL_TOOLS
 
 
-def test_call_get_case_by_number_with_sandbox_prints_the_case(tmp_path: Path) -> None:
-    done = run("call", "get_case_by_number", "--arg", "case_number=48213", "--sandbox", env={}, cwd=tmp_path)
+def test_call_get_case_with_sandbox_prints_the_case(tmp_path: Path) -> None:
+    done = run("call", "get_case", "--arg", "case_number=48213", "--sandbox", env={}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("Case 48213 (Pending)")
+    assert done.stdout.startswith("Case 48213 · Pending")
     assert "id: 682d5be15bf2061ee105e55e" in done.stdout
     assert "Brand:" in done.stdout
 
 
 def test_call_of_an_unknown_case_exits_1_with_the_tool_error(tmp_path: Path) -> None:
-    done = run("call", "get_case_by_number", "--arg", "case_number=47999", "--sandbox", env={}, cwd=tmp_path)
+    done = run("call", "get_case", "--arg", "case_number=47999", "--sandbox", env={}, cwd=tmp_path)
     assert done.returncode == 1
     assert "47999" in done.stdout
     assert "search_cases" in done.stdout
@@ -127,11 +127,12 @@ async def test_serve_over_stdio_lists_the_tools_and_reads_a_case_from_the_sandbo
     async with Client(params) as session:
         listing = await session.list_tools()
         assert {tool.name for tool in listing.tools} == ALL_TOOLS
-        result = await session.call_tool("get_case_by_number", {"case_number": 48213})
+        result = await session.call_tool("get_case", {"case_number": 48213})
     assert not result.is_error, text_of(result)
     assert result.structured_content is not None
     assert result.structured_content["case_number"] == 48213
     assert result.structured_content["status"] == "Pending"
     stats = sandbox.stats()
-    assert stats["by_route"] == {"GET case-numbers": 1}
+    # The case, and the names it shows (users, custom fields), read once each.
+    assert stats["by_route"] == {"GET case-numbers": 1, "POST search/USER": 1, "POST search/CUSTOM_FIELD": 1}
     assert stats["writes"] == []

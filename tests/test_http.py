@@ -129,7 +129,7 @@ async def test_tools_and_read_only_annotations_are_the_same_over_http_and_stdio(
         transport = streamable_http_client(f"http://127.0.0.1:{wildcard_server}/mcp", http_client=http)
         async with Client(transport) as over_http:
             http_tools = await _tools(over_http)
-            case = await over_http.call_tool("get_case_by_number", {"case_number": 48213})
+            case = await over_http.call_tool("get_case", {"case_number": 48213})
             assert not case.is_error, text_of(case)
             assert case.structured_content["case_number"] == 48213
     stdio = StdioServerParameters(command=sys.executable, args=["-m", "server", "serve"], env=server_env(running))
@@ -154,7 +154,7 @@ async def test_many_sessions_at_once_and_a_vanished_client_do_not_block_the_othe
 
     async def session(i: int) -> None:
         async with Client(url) as client:
-            outcome = await client.call_tool("get_case_by_number", {"case_number": 48100 + i})
+            outcome = await client.call_tool("get_case", {"case_number": 48100 + i})
             results.append(not outcome.is_error)
 
     with anyio.fail_after(60):

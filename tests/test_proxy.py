@@ -78,10 +78,12 @@ async def test_requests_go_through_the_proxy_named_in_the_environment(
     env_path = urlsplit(running.base_url).path
     settings = sandbox_settings(running, base_url=f"http://sprinklr-api.invalid{env_path}")
     async with Client(build_server(settings)) as client:
-        outcome = await client.call_tool("get_case_by_number", {"case_number": 48213})
+        outcome = await client.call_tool("get_case", {"case_number": 48213})
     assert not outcome.is_error, text_of(outcome)
-    assert sandbox.requests() == 1
-    assert [urlsplit(target).hostname for target in seen.seen] == ["sprinklr-api.invalid"]
+    # The case and the names it shows (users, custom fields): every request went through the proxy.
+    assert sandbox.stats()["by_route"]["GET case-numbers"] == 1
+    assert {urlsplit(target).hostname for target in seen.seen} == {"sprinklr-api.invalid"}
+    assert len(seen.seen) == sandbox.requests()
 
 
 async def test_no_proxy_sends_the_host_directly(
@@ -90,5 +92,5 @@ async def test_no_proxy_sends_the_host_directly(
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     async with Client(build_server(sandbox_settings(running))) as client:
-        outcome = await client.call_tool("get_case_by_number", {"case_number": 48213})
+        outcome = await client.call_tool("get_case", {"case_number": 48213})
     assert not outcome.is_error, text_of(outcome)

@@ -62,7 +62,8 @@ WRITE_ACTIONS: list[tuple[str, str, str]] = [
     ("deflect customer call", "POST", "/api/v2/voice/deflect"),
     ("generate OTA", "POST", "/api/v2/ota/generate"),
     ("bulk update cases", "POST", "/api/v2/case/bulk"),
-    ("create a search (not a read entity)", "POST", "/api/v2/search/USER"),
+    ("create a search (not a read entity)", "POST", "/api/v2/search/CAMPAIGN"),
+    ("read a profile by an undocumented path", "GET", f"/api/v2/profile/{PROFILE_ID}"),
     ("revoke token", "DELETE", "/oauth/token"),
 ]
 
@@ -73,7 +74,6 @@ ALLOWED_PATHS = [
     f"/api/v2/case/{CASE_ID}",
     "/api/v2/message/bulk-fetch",
     f"/api/v2/message/byMessageId?messageId={MESSAGE_ID}",
-    f"/api/v2/profile/{PROFILE_ID}",
     "/api/v2/search/CASE",
     "/oauth/token",
 ]
@@ -243,7 +243,7 @@ def test_the_allow_list_holds_only_gets_and_the_three_documented_read_posts() ->
     assert {rule.method for rule in ALLOW_LIST} == {"GET", "POST"}
     assert posts == {
         "^/api/v2/message/bulk-fetch$",
-        "^/api/v2/search/(?:CASE|MESSAGE|PROFILE)$",
+        "^/api/v2/search/(?:CASE|MESSAGE|PROFILE|USER|CUSTOM_FIELD)$",
         "^/oauth/token$",
     }
 
@@ -258,7 +258,7 @@ WRITE_WORDS = re.compile(
 
 def test_the_sprinklr_client_has_no_method_whose_name_suggests_writing() -> None:
     names = [name for name, _ in inspect.getmembers(SprinklrClient, callable) if not name.startswith("__")]
-    assert "get_case_by_number" in names  # the introspection sees the client's own methods
+    assert "case_by_number" in names  # the introspection sees the client's own methods
     writers = [name for name in names if WRITE_WORDS.search(name.lower())]
     assert writers == []
 
@@ -269,19 +269,23 @@ def test_the_one_request_method_of_the_client_can_only_get_or_post() -> None:
     # And the only POSTs it makes are the documented read POSTs.
     source = inspect.getsource(SprinklrClient)
     posted = set(re.findall(r'"POST",\s*f?"([^"]+)"', source))
-    assert posted == {"/api/v2/message/bulk-fetch", "/api/v2/search/{entity}"}
+    # The two CASE searches are the page-numbering check of _detect_page_start: searches too.
+    assert posted == {"/api/v2/message/bulk-fetch", "/api/v2/search/{entity}", "/api/v2/search/CASE"}
 
 
 # -- (c) no tool call, good or bad, makes a write ---------------------------------------------------------------
 
 EVERY_CALL: list[tuple[str, dict[str, Any]]] = [
     ("search_cases", {"status": ["Open"], "page_size": 5}),
-    ("search_cases", {"brand": ["Acme Mobile"], "sort": "modified_asc", "page_size": 3}),
+    ("search_cases", {"brand": ["Acme Mobile"], "sort": "modified", "page_size": 3}),
     ("search_cases", {"page_size": 0}),
-    ("search_cases", {"cursor": "garbage"}),
-    ("get_case_by_number", {"case_number": 48213, "detail": "full", "fresh": True}),
-    ("get_case_by_number", {"case_number": 47999}),
-    ("get_case_by_number", {"case_number": -1}),
+    ("search_cases", {"count_by": "status", "last_days": 30}),
+    ("search_cases", {"offset": -1}),
+    ("list_values", {}),
+    ("list_values", {"field": "country"}),
+    ("get_case", {"case_number": 48213, "detail": "full", "fresh": True}),
+    ("get_case", {"case_number": 47999}),
+    ("get_case", {"case_number": -1}),
     ("get_case", {"case_id": CASE_ID}),
     ("get_case", {"case_id": "../../case/update"}),
     ("get_case", {"case_id": "ffffffffffffffffffffffff"}),
@@ -293,7 +297,7 @@ EVERY_CALL: list[tuple[str, dict[str, Any]]] = [
     ("get_message", {"message_id": "../publish"}),
     ("search_messages", {"since": "2025-05-01", "until": "2025-05-31", "text": "refund"}),
     ("search_messages", {"since": "2025-05-01"}),
-    ("lookup_profile", {"email": "lucas.walker0@mail.example", "include_cases": True}),
+    ("lookup_profile", {"email": "lucas.walker0@mail.example", "cases": 5}),
     ("lookup_profile", {"profile_id": PROFILE_ID}),
     ("lookup_profile", {"phone": "+10000000000"}),
     ("lookup_profile", {"email": "a@b.example", "phone": "+10000000000"}),

@@ -147,43 +147,43 @@ async def exercise(sandbox: RunningSandbox, admin: SandboxAdmin) -> Transcript:
     seen = Transcript()
     async with seen.client(secret_settings(sandbox)) as client:
         await seen.call(client, "search_cases", status=["Open"], page_size=3)
-        await seen.call(client, "get_case_by_number", case_number=48213, detail="full")
+        await seen.call(client, "get_case", case_number=48213, detail="full")
         await seen.call(client, "get_case_messages", case_number=48808, limit=100)
         await seen.call(client, "search_messages", since="2025-05-01", until="2025-05-31", page_size=3)
-        await seen.call(client, "lookup_profile", email="lucas.walker0@mail.example", include_cases=True)
+        await seen.call(client, "lookup_profile", email="lucas.walker0@mail.example", cases=5)
         await seen.call(client, "quota_status")
         seen.parts.append(repr(await client.read_resource("sprinklr://case/48213")))
         seen.parts.append(repr(await client.get_prompt("summarize_case", {"case_number": "48213"})))
         admin.expire_token()  # 401 -> refresh -> retry
-        await seen.call(client, "get_case_by_number", case_number=48001)
+        await seen.call(client, "get_case", case_number=48001)
         admin.configure(faults=[{"kind": "401", "count": 1}])  # a stray 401 -> another refresh
-        await seen.call(client, "get_case_by_number", case_number=48002)
-        await seen.call(client, "get_case_by_number", case_number=47999)  # 404
+        await seen.call(client, "get_case", case_number=48002)
+        await seen.call(client, "get_case", case_number=47999)  # 404
         await seen.call(client, "get_message", message_id="ACCOUNT_1_1700000000000_TWITTER_1_999")  # 404
         admin.configure(search_page_max=5)
         await seen.call(client, "search_cases", page_size=20)  # 400
         admin.configure(search_page_max=100, faults=[{"kind": "500", "count": 1000}])
-        await seen.call(client, "get_case_by_number", case_number=48003)  # 500 after retries
+        await seen.call(client, "get_case", case_number=48003)  # 500 after retries
         admin.configure(faults=[{"kind": "reset", "count": 1000}])
         await seen.call(client, "lookup_profile", profile_id="5de6812f9b2bd6c0816bee06")  # broken connection
         admin.configure(faults=[{"kind": "503", "count": 1000, "path_contains": "oauth"}])
         admin.expire_token()
-        await seen.call(client, "get_case_by_number", case_number=48004)  # the refresh meets an outage
+        await seen.call(client, "get_case", case_number=48004)  # the refresh meets an outage
         admin.configure(faults=[], rate_per_second=1)
-        await seen.call(client, "get_case_by_number", case_number=48005)
-        await seen.call(client, "get_case_by_number", case_number=48006)  # Developer Over Rate
+        await seen.call(client, "get_case", case_number=48005)
+        await seen.call(client, "get_case", case_number=48006)  # Developer Over Rate
     admin.reset()
     async with seen.client(secret_settings(sandbox, refresh_token=None, api_secret=None)) as client:
         admin.expire_token()
-        await seen.call(client, "get_case_by_number", case_number=48007)  # 401 and no refresh configured
+        await seen.call(client, "get_case", case_number=48007)  # 401 and no refresh configured
     admin.reset()
     async with seen.client(secret_settings(sandbox, access_token=WRONG_TOKEN, refresh_token=WRONG_REFRESH)) as client:
-        await seen.call(client, "get_case_by_number", case_number=48008)  # 401, then the refresh is refused
+        await seen.call(client, "get_case", case_number=48008)  # 401, then the refresh is refused
     async with seen.client(secret_settings(sandbox, api_key=WRONG_KEY)) as client:
         await seen.call(client, "get_case", case_id="682d5be15bf2061ee105e55e")  # 403 Developer Inactive
     base = sandbox.base_url.removesuffix("/prod2") + "/prod3"
     async with seen.client(secret_settings(sandbox, env="prod3", base_url=base)) as client:
-        await seen.call(client, "get_case_by_number", case_number=48009)  # 421
+        await seen.call(client, "get_case", case_number=48009)  # 421
     admin.reset()
     return seen
 
@@ -240,13 +240,13 @@ async def test_a_stdio_server_logging_at_debug_writes_no_credential_to_stderr_or
         (
             {},
             [
-                ("get_case_by_number", {"case_number": 48213}),
+                ("get_case", {"case_number": 48213}),
                 ("expire", {}),
                 ("get_case_messages", {"case_number": 48213}),
             ],
         ),
-        ({"SPRINKLR_REFRESH_TOKEN": WRONG_REFRESH}, [("expire", {}), ("get_case_by_number", {"case_number": 48001})]),
-        ({"SPRINKLR_API_KEY": WRONG_KEY}, [("get_case_by_number", {"case_number": 48002})]),
+        ({"SPRINKLR_REFRESH_TOKEN": WRONG_REFRESH}, [("expire", {}), ("get_case", {"case_number": 48001})]),
+        ({"SPRINKLR_API_KEY": WRONG_KEY}, [("get_case", {"case_number": 48002})]),
     ]
     with stderr.open("w") as errlog:
         for extra, steps in runs:
@@ -293,7 +293,7 @@ async def test_settings_secret_values_auth_and_token_records_print_without_crede
         str(TokenRecord(access_token=ACCESS_TOKEN, refresh_token=None, version=1, saved_at=1.0)),
     ]
     async with open_app(settings) as app:
-        await app.client.get_case_by_number(48213)
+        await app.client.case_by_number(48213)
         shown += [repr(app), repr(app.http.auth), str(app.http.auth), repr(app.http.headers), repr(app.client)]
     for index, text in enumerate(shown):
         assert_clean(text, f"repr #{index}")
@@ -387,9 +387,9 @@ async def test_the_ledger_file_that_stores_refreshed_tokens_is_readable_by_its_o
     ledger = tmp_path / "state" / "ledger.sqlite"
     seen = Transcript()
     async with seen.client(secret_settings(secret_sandbox, ledger_path=str(ledger))) as client:
-        await seen.call(client, "get_case_by_number", case_number=48213)
+        await seen.call(client, "get_case", case_number=48213)
         admin.expire_token()
-        await seen.call(client, "get_case_by_number", case_number=48001)
+        await seen.call(client, "get_case", case_number=48001)
     assert seen.answers == 2
     assert admin.stats()["by_route"].get("POST oauth/token") == 1
     files = [path for path in ledger.parent.iterdir() if path.name.startswith(ledger.name)]

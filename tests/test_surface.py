@@ -73,9 +73,57 @@ async def test_the_tool_list_schemas_and_annotations_match_the_snapshot(client: 
     match_snapshot(SNAPSHOT, [describe(tool) for tool in sorted(listing.tools, key=lambda t: t.name)])
 
 
-async def test_all_eight_tools_are_registered_by_default(client: Client) -> None:
+async def test_all_tools_are_registered_by_default(client: Client) -> None:
     listing = await client.list_tools()
     assert {tool.name for tool in listing.tools} == ALL_TOOLS
+
+
+# The part of tools/list a model reads in every conversation: names, descriptions, input schemas, as served.
+TOOL_LIST_BUDGET = 8_000
+
+
+def model_facing_size(tools: list[Tool]) -> int:
+    """Characters of the model-facing tool list, measured as the project's hook measures it."""
+    return sum(
+        len(tool.name) + len(tool.description or "") + len(json.dumps(tool.input_schema, separators=(",", ":")))
+        for tool in tools
+    )
+
+
+async def test_the_model_facing_tool_list_fits_its_budget(client: Client) -> None:
+    listing = await client.list_tools()
+    size = model_facing_size(listing.tools)
+    print(f"\nmodel-facing tool list: {size:,} characters for {len(listing.tools)} tools")
+    assert size <= TOOL_LIST_BUDGET
+    for tool in listing.tools:
+        text = json.dumps(tool.input_schema) + json.dumps(tool.output_schema)
+        # Nothing that tells a model nothing: auto titles, null branches, JSON's largest integer.
+        assert '"title"' not in json.dumps(tool.input_schema), tool.name
+        assert '{"type": "null"}' not in text, tool.name
+        assert "9007199254740992" not in text, tool.name
+
+
+async def test_exactly_one_of_rules_are_in_the_schema_and_enforced(client: Client) -> None:
+    listing = {tool.name: tool for tool in (await client.list_tools()).tools}
+    expected = {
+        "get_case": ["case_number", "case_id"],
+        "get_case_messages": ["case_number", "case_id"],
+        "lookup_profile": ["email", "phone", "channel_id", "profile_id"],
+    }
+    valid = {
+        "case_number": 48213,
+        "case_id": "682d5be15bf2061ee105e55e",
+        "email": "a@b.example",
+        "phone": "+1 415 555 0100",
+    }
+    for name, choices in expected.items():
+        assert listing[name].input_schema["oneOf"] == [{"required": [choice]} for choice in choices]
+        for arguments in ({}, {choice: valid[choice] for choice in choices[:2]}):
+            refused = await client.call_tool(name, arguments)
+            assert refused.is_error
+            assert f"Give exactly one of {', '.join(choices)}" in "".join(
+                getattr(block, "text", "") for block in refused.content
+            )
 
 
 async def test_every_tool_is_declared_read_only_idempotent_and_not_destructive(client: Client) -> None:
@@ -118,18 +166,18 @@ async def test_no_tool_input_has_a_property_name_that_suggests_a_write(client: C
 async def test_no_tool_name_suggests_a_write(client: Client) -> None:
     listing = await client.list_tools()
     verbs = {tool.name.split("_")[0] for tool in listing.tools}
-    assert verbs <= {"get", "search", "lookup", "quota"}
+    assert verbs <= {"get", "search", "lookup", "list", "quota"}
     assert not any(WRITE_WORDS & set(tool.name.split("_")) for tool in listing.tools)
 
 
 @pytest.mark.parametrize(
     ("chosen", "expected"),
     [
-        (("cases",), {"search_cases", "get_case_by_number", "get_case"}),
+        (("cases",), {"search_cases", "get_case", "list_values"}),
         (("messages",), {"get_case_messages", "get_message", "search_messages"}),
         (("profiles", "status"), {"lookup_profile", "quota_status"}),
-        (("get_case_by_number", "quota_status"), {"get_case_by_number", "quota_status"}),
-        (("cases", "get_message"), {"search_cases", "get_case_by_number", "get_case", "get_message"}),
+        (("get_case", "quota_status"), {"get_case", "quota_status"}),
+        (("cases", "get_message"), {"search_cases", "get_case", "list_values", "get_message"}),
     ],
 )
 async def test_sprinklr_mcp_tools_limits_the_registered_tools(
@@ -159,7 +207,7 @@ async def test_sprinklr_mcp_tools_is_read_from_a_comma_separated_variable(
     )
     async with Client(build_server(settings)) as session:
         listing = await session.list_tools()
-    assert {tool.name for tool in listing.tools} == {"search_cases", "get_case_by_number", "get_case", "quota_status"}
+    assert {tool.name for tool in listing.tools} == {"search_cases", "get_case", "list_values", "quota_status"}
 
 
 def test_an_unknown_name_in_sprinklr_mcp_tools_is_a_configuration_error_naming_it(running: RunningSandbox) -> None:

@@ -1,42 +1,50 @@
-"""What every tool shares: its dependencies from the lifespan, result building, text rendering and search cursors."""
+"""What every tool shares: its dependencies, and the one place a result is assembled and held to the output budget.
+
+`result()` dumps the view once (fencing customer text with this result's own id), renders the text the model
+reads, appends what is needed to continue (the literal next call), notes and when the data was read, and, if the
+whole still exceeds the budget, cuts the largest strings and lists until it fits and says what it cut.
+"""
 
 from __future__ import annotations
 
-import base64
 import json
-import time
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from cachetools import LRUCache
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from server.errors import BadRequest
-from server.models import SearchPage
+from server import call
+from server.catalog import Catalog
 from server.runtime import AppContext
 from server.settings import Settings
-from server.sprinklr import SearchEntity, SprinklrClient
-from tools.text import Fence
-from tools.views import UNTRUSTED_NOTE
+from server.sprinklr import SprinklrClient
+from tools.text import fence_context, line, new_fence_id
+from tools.views import UNTRUSTED_NOTE, Names, Page
 
-Q = TypeVar("Q", bound=BaseModel)
-
-# Sprinklr forgets a search cursor after 5 minutes; ours are not trusted past 4.5.
-CURSOR_LIFETIME_SECONDS = 270.0
+META = ("read_at", "notes", "cut", "next")
+_FENCED = re.compile(r"^(<<untrusted:[0-9a-f]+>>)(.*)(<</untrusted:[0-9a-f]+>>)$", re.DOTALL)
+# Rounds of cutting before giving up on a result that will not shrink (it never happens with real views).
+_MAX_CUTS = 60
 
 
 @dataclass
 class Deps:
     """The shared objects a tool call works with."""
 
+    app: AppContext
     client: SprinklrClient
     settings: Settings
-    app: AppContext
-    fence: Fence
+    catalog: Catalog
+
+    @property
+    def pii(self) -> bool:
+        """Whether emails, phones and card numbers are masked."""
+        return self.settings.redact_pii
 
     @property
     def budget_chars(self) -> int:
@@ -48,84 +56,144 @@ class Deps:
         """The most characters of one text field shown in full detail: the budget, less room for the rest."""
         return max(1000, self.budget_chars - 2000)
 
+    async def names(self, *, users: bool = True) -> Names:
+        """Names for user, custom-field and queue ids (cached reads; at most one call per kind per period)."""
+        return Names(
+            users=await self.catalog.user_names() if users else {},
+            fields=await self.catalog.field_names(),
+            queues=self.catalog.queue_names,
+        )
+
 
 def deps(ctx: Context) -> Deps:
-    """The lifespan's shared objects, and a fresh fence for this call's customer text."""
+    """The lifespan's shared objects."""
     app = cast(AppContext, ctx.request_context.lifespan_context)
-    return Deps(client=app.client, settings=app.settings, app=app, fence=Fence(redact_pii=app.settings.redact_pii))
+    return Deps(app=app, client=app.client, settings=app.settings, catalog=Catalog(app.client, app.settings))
+
+
+def now() -> datetime:
+    """The current time, aware UTC."""
+    return datetime.now(UTC)
+
+
+def next_line(tool: str, arguments: dict[str, Any]) -> str:
+    """The literal call that fetches the next page, for the model to copy."""
+    return f"Next page: {tool} {json.dumps(arguments, ensure_ascii=False, separators=(',', ':'))}"
 
 
 def result(
-    view: BaseModel, head: str = "", tail: str = "", *, body: str | None = None, untrusted: bool = True
+    view: Page,
+    head: str,
+    d: Deps,
+    *,
+    body: str | None = None,
+    next_call: tuple[str, dict[str, Any]] | None = None,
+    untrusted: bool = True,
 ) -> CallToolResult:
-    """A tool result: the view as structured content (nulls left out), and as text: head, the view (or only its
-    `body` field) rendered readably, tail. The view is dumped once for both."""
-    structured = view.model_dump(mode="json", exclude_none=True)
-    text = "\n".join(part for part in (head, render(structured.get(body) if body else structured), tail) if part)
+    """A tool result: the view as structured content and as text (head, the view or its `body` field, then the next
+    call, notes and when the data was read), within the output budget."""
+    scope = call.current()
+    if scope.oldest_read is not None:
+        view.read_at = datetime.fromtimestamp(scope.oldest_read, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    view.notes = [n for n in (line(note, 300) for note in scope.notes) if n] or None
+    if next_call is not None:
+        view.next = {"tool": next_call[0], "arguments": next_call[1]}
+    fence = new_fence_id()
+    structured = view.model_dump(mode="json", exclude_none=True, context=fence_context(fence))
+    text = _text(structured, head, body, next_call)
+    if len(text) > d.budget_chars:
+        cuts: list[str] = []
+        for _ in range(_MAX_CUTS):
+            if not _cut_largest(structured, len(text) - d.budget_chars, cuts):
+                break
+            structured["cut"] = cuts
+            text = _text(structured, head, body, next_call)
+            if len(text) <= d.budget_chars:
+                break
     if untrusted and "<<untrusted:" in text:
-        text += f"\n\n({UNTRUSTED_NOTE})"
+        text += f"\n({UNTRUSTED_NOTE})"
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
-# A fence id no customer text can contain (clean() turns control characters into spaces): rendered results are
-# kept with it and given each call's own id on the way out.
-NONCE_SLOT = "\x00"
-# Small: it holds whole results outside the cache bound; a hot case is what it is for.
-_rendered: LRUCache[tuple[int, str], tuple[object, Settings, CallToolResult]] = LRUCache(maxsize=64)
+def _text(structured: dict[str, Any], head: str, body: str | None, next_call: tuple[str, dict[str, Any]] | None) -> str:
+    data = structured.get(body) if body else {k: v for k, v in structured.items() if k not in META}
+    parts = [head, render(data)]
+    if next_call is not None:
+        parts.append(next_line(*next_call))
+    if structured.get("cut"):
+        parts.append("Cut to fit the output budget: " + "; ".join(structured["cut"]) + ".")
+    for note in structured.get("notes") or []:
+        parts.append(f"Note: {note}")
+    if structured.get("read_at"):
+        parts.append(f"Read from Sprinklr at {structured['read_at']}.")
+    return "\n".join(part for part in parts if part)
 
 
-def rendered(record: object, variant: str, d: Deps, render: Callable[[Fence], CallToolResult]) -> CallToolResult:
-    """The result showing `record` (a parsed, cached wire model), rendered once per record and variant.
+def _cut_largest(data: dict[str, Any], over: int, cuts: list[str]) -> bool:
+    """Shorten the largest string or list in `data` (outside the meta fields) by about `over` characters."""
+    best: tuple[int, Any, Any, str] | None = None
 
-    A cache hit returns the same record object, so its view is not built and rendered again on every call;
-    only the fence id is new each time.
-    """
-    key = (id(record), variant)
-    kept = _rendered.get(key)
-    # The entry holds the record and settings themselves, so neither id can be reused while it lives.
-    if kept is None or kept[0] is not record or kept[1] is not d.settings:
-        kept = (record, d.settings, render(Fence(redact_pii=d.fence.redact_pii, nonce=NONCE_SLOT)))
-        _rendered[key] = kept
-    return _with_nonce(kept[2], d.fence.nonce)
+    def visit(node: Any, parent: Any, key: Any, path: str) -> None:
+        nonlocal best
+        if isinstance(node, str):
+            size = len(node)
+        elif isinstance(node, list | dict):
+            size = len(json.dumps(node, ensure_ascii=False))
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for child_key, child in items:
+                visit(child, node, child_key, f"{path}.{child_key}" if isinstance(node, dict) else path)
+        else:
+            return
+        if parent is not None and (best is None or size > best[0]):
+            best = (size, parent, key, path)
 
-
-def _with_nonce(template: CallToolResult, nonce: str) -> CallToolResult:
-    def fill(value: Any) -> Any:
-        if isinstance(value, str):
-            return value.replace(NONCE_SLOT, nonce) if NONCE_SLOT in value else value
-        if isinstance(value, dict):
-            return {key: fill(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [fill(item) for item in value]
-        return value
-
-    text = "".join(getattr(block, "text", "") for block in template.content)
-    return CallToolResult(
-        content=[TextContent(type="text", text=text.replace(NONCE_SLOT, nonce))],
-        structured_content=fill(template.structured_content),
-    )
+    for key, value in data.items():
+        if key not in META:
+            visit(value, data, key, key)
+    if best is None or best[0] < 40:
+        return False
+    size, parent, key, path = best
+    node = parent[key]
+    if isinstance(node, str):
+        keep = max(20, size - over - 40)
+        found = _FENCED.match(node)
+        if found:
+            inner = found.group(2)
+            parent[key] = f"{found.group(1)}{inner[: max(10, len(inner) - (size - keep))]} […]{found.group(3)}"
+        else:
+            parent[key] = node[:keep] + " […]"
+        cuts.append(f"{path} shortened")
+        return True
+    count = len(node)
+    keep = max(0, min(count - 1, int(count * max(0.0, 1 - (over + 40) / max(size, 1)))))
+    if isinstance(node, list):
+        parent[key] = node[:keep]
+    else:
+        parent[key] = dict(list(node.items())[:keep])
+    cuts.append(f"{path}: {keep} of {count} shown")
+    return True
 
 
 def fit(views: Sequence[BaseModel], budget_chars: int) -> int:
     """How many of these views, in order, fit in the output budget; always at least one, so paging moves on."""
     used = 0
     for count, view in enumerate(views):
-        used += len(view.model_dump_json(exclude_none=True))
+        used += len(view.model_dump_json(exclude_none=True)) + 20
         if count and used > budget_chars:
             return count
     return len(views)
 
 
 def render(value: Any, indent: int = 0) -> str:
-    """A compact, YAML-like text form of a view's structured content, for people and models."""
+    """A compact, YAML-like text form of structured content: one field per line, lists as '- '."""
     pad = "  " * indent
     lines: list[str] = []
     if isinstance(value, dict):
         for key, item in value.items():
             if item is None or item == [] or item == {}:
                 continue
-            if isinstance(item, dict) and set(item) == {"utc", "epoch_ms"}:
-                lines.append(f"{pad}{key}: {item['utc']}")
+            if isinstance(item, list) and all(not isinstance(v, dict | list) for v in item):
+                lines.append(f"{pad}{key}: {', '.join(_scalar(v) for v in item)}")
             elif isinstance(item, dict | list):
                 lines.append(f"{pad}{key}:")
                 lines.append(render(item, indent + 1))
@@ -134,11 +202,10 @@ def render(value: Any, indent: int = 0) -> str:
     elif isinstance(value, list):
         for item in value:
             if isinstance(item, dict):
-                body = render(item, indent + 1).lstrip()
-                lines.append(f"{pad}- {body}")
+                lines.append(f"{pad}- {render(item, indent + 1).lstrip()}")
             else:
                 lines.append(f"{pad}- {_scalar(item)}")
-    else:
+    elif value is not None:
         lines.append(f"{pad}{_scalar(value)}")
     return "\n".join(line for line in lines if line.strip())
 
@@ -147,52 +214,3 @@ def _scalar(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
-
-
-def encode_cursor(payload: dict[str, Any]) -> str:
-    """An opaque, URL-safe cursor the model passes back for the next page."""
-    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, query_model: type[Q]) -> tuple[dict[str, Any], Q]:
-    """Decode a cursor made by encode_cursor; its query is validated again, exactly like fresh tool arguments."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        payload = json.loads(raw)
-        if not isinstance(payload, dict):
-            raise ValueError("not an object")
-        query = query_model.model_validate(payload.get("q", {}))
-    except (ValueError, ValidationError, TypeError):
-        raise ToolError(
-            "The cursor is not one this server issued (or it was altered). Pass back next_cursor exactly as "
-            "returned, or start the search again without a cursor."
-        ) from None
-    return payload, query
-
-
-async def search_page(
-    client: SprinklrClient,
-    entity: SearchEntity,
-    payload: dict[str, Any] | None,
-    body_from: Callable[[int], dict[str, Any]],
-) -> tuple[SearchPage, int]:
-    """The first page of a search, or the page a cursor points at; returns (page, offset of its first result).
-
-    `body_from(offset)` builds the search body starting at a position. Sprinklr's own cursor is used while it
-    lives; past its 5-minute life, or when Sprinklr refuses it, the same search is re-run from the same position
-    (safe: the query is the same and already validated), so the model never sees an expired cursor.
-    """
-    if payload is None:
-        return await client.search(entity, body_from(0)), 0
-    offset = payload.get("o")
-    offset = offset if isinstance(offset, int) and 0 <= offset <= 1_000_000 else 0
-    upstream = payload.get("c")
-    issued = payload.get("t")
-    alive = isinstance(issued, int | float) and time.time() - issued < CURSOR_LIFETIME_SECONDS
-    if isinstance(upstream, str) and alive:
-        try:
-            return await client.search_next(entity, upstream), offset
-        except BadRequest:
-            pass  # Sprinklr no longer knows the cursor: fall back to re-running the search
-    return await client.search(entity, body_from(offset)), offset

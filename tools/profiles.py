@@ -2,98 +2,88 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import Field
 
 from server.errors import NotFound
-from server.models import Case, Profile
-from tools.cases import CaseQuery, ChannelType, case_search_body
+from server.models import Profile
+from tools.args import ChannelId, ChannelType, one_of
+from tools.cases import _cases
 from tools.common import deps, fit, result
-from tools.views import CaseSummary, ProfileView, View, case_summary, profile_view
+from tools.views import CaseRow, Page, ProfileView, case_row, profile_view
+
+Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s\"'<>]+@[^@\s\"'<>]+\.[A-Za-z]{2,}$")]
+Phone = Annotated[str, Field(max_length=32, pattern=r"^\+?[0-9 ().-]{6,30}$", description="Any common format")]
 
 
-class CustomerLookup(View):
-    """Profiles found, and each one's recent cases when asked for."""
+class CustomerLookup(Page):
+    """Profiles found, and the first one's recent cases when asked for."""
 
     profiles: list[ProfileView]
-    recent_cases: list[CaseSummary] | None = Field(
-        default=None, description="The customer's most recent cases (first profile found), newest first."
-    )
-    total_cases: int | None = Field(default=None, description="How many cases that customer has in all.")
+    cases: list[CaseRow] | None = Field(default=None, description="The customer's latest cases, newest first.")
+    total_cases: int | None = None
+
+
+def phone_variants(phone: str) -> list[str]:
+    """A phone number as typed and in the forms it is commonly stored: +digits and digits."""
+    digits = re.sub(r"\D", "", phone)
+    return list(dict.fromkeys([phone.strip(), f"+{digits}", digits]))
 
 
 async def lookup_profile(
     ctx: Context,
-    email: Annotated[
-        str | None,
-        Field(max_length=254, pattern=r"^[^@\s\"'<>]+@[^@\s\"'<>]+\.[A-Za-z]{2,}$", description="Customer email."),
-    ] = None,
-    phone: Annotated[
-        str | None,
-        Field(max_length=32, pattern=r"^\+?[0-9 ().-]{6,30}$", description="Phone number, e.g. +1 415 555 0100."),
-    ] = None,
-    channel: Annotated[ChannelType | None, Field(description="Channel of channel_id, e.g. TWITTER.")] = None,
-    channel_id: Annotated[
-        str | None,
-        Field(min_length=1, max_length=128, pattern=r"^[\w.@+:-]+$", description="The customer's id on that channel."),
-    ] = None,
-    profile_id: Annotated[
-        str | None, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Sprinklr profile id (from a case's contact).")
-    ] = None,
-    include_cases: Annotated[bool, Field(description="Also list the customer's recent cases (one more call).")] = False,
-    cases_limit: Annotated[int, Field(ge=1, le=20, description="How many recent cases, 1-20 (default 5).")] = 5,
-) -> Annotated[CallToolResult, CustomerLookup]:
-    """Find a customer's Sprinklr profile by exactly one of: email, phone, channel plus channel_id, or
-    profile_id. With include_cases=true, also list that customer's most recent cases ("which other cases has this
-    customer opened?"). Names and contact details are customer-provided data.
-    """
-    given = [
-        name
-        for name, value in (("email", email), ("phone", phone), ("channel_id", channel_id), ("profile_id", profile_id))
-        if value is not None
-    ]
-    if len(given) != 1:
-        raise ToolError(
-            "Give exactly one of email, phone, channel_id (with channel) or profile_id"
-            + (f"; got {', '.join(given)}." if given else ".")
-        )
-    if channel is not None and channel_id is None:
-        raise ToolError("channel only narrows a channel_id lookup: give channel_id too.")
+    email: Email | None = None,
+    phone: Phone | None = None,
+    channel_id: ChannelId | None = None,
+    channel: Annotated[ChannelType | None, Field(description="Narrows channel_id")] = None,
+    profile_id: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = None,
+    cases: Annotated[int, Field(ge=0, le=20, description="Also list this many latest cases")] = 0,
+) -> CallToolResult:
+    """Find a customer by exactly one of email, phone, channel_id or profile_id; cases=N also lists their N latest
+    cases. Emails match case-insensitively, phones in any format."""
+    given = one_of(email=email, phone=phone, channel_id=channel_id, profile_id=profile_id)
     d = deps(ctx)
     profiles: list[Profile]
     if profile_id is not None:
-        profiles = [await d.client.get_profile(profile_id)]
+        profiles = [await d.client.profile_by_id(profile_id)]
     else:
-        filters: list[dict[str, Any]] = []
+        filters: list[dict[str, Any]]
         if email is not None:
-            filters.append({"type": "EQUALS", "key": "contact.email", "values": [email.strip()]})
+            variants = list(dict.fromkeys([email.strip(), email.strip().lower()]))
+            filters = [{"type": "IN", "key": "contact.email", "values": variants}]
         elif phone is not None:
-            filters.append({"type": "EQUALS", "key": "contact.phoneNo", "values": [phone.strip()]})
+            filters = [{"type": "IN", "key": "contact.phoneNo", "values": phone_variants(phone)}]
         else:
-            filters.append({"type": "IN", "key": "channelId", "values": [channel_id]})
+            filters = [{"type": "IN", "key": "channelId", "values": [channel_id]}]
             if channel is not None:
                 filters.append({"type": "IN", "key": "channelType", "values": [channel]})
-        body = {"filter": {"type": "AND", "filters": filters}, "page": {"size": 10}, "includeCount": False}
-        page = await d.client.search("PROFILE", body)
-        profiles = [Profile.model_validate(item) for item in page.results if isinstance(item.get("id"), str | int)]
+        profiles = await d.client.profiles(filters)
     if not profiles:
-        raise NotFound(
-            f"No customer profile matches that {given[0]} in {d.client.env}. Check it, or try another identifier."
-        )
-    found = CustomerLookup(profiles=[profile_view(p, d.fence) for p in profiles])
+        raise NotFound(f"No customer profile matches that {given} in {d.client.env}. Check it, or try another one.")
+    found = CustomerLookup(profiles=[profile_view(p, pii=d.pii) for p in profiles[:10]])
     first = profiles[0]
-    if include_cases and first.channel_id:
-        query = CaseQuery(contact_channel_id=first.channel_id, page_size=cases_limit)
-        page = await d.client.search("CASE", case_search_body(query, d.settings.custom_fields))
-        cases = [Case.model_validate(item) for item in page.results if isinstance(item.get("id"), str | int)]
-        summaries = [case_summary(c, d.fence, d.settings.custom_fields) for c in cases]
-        # What the profiles leave of the budget bounds the case list; total_cases says how many there are in all.
-        room = d.budget_chars - len(found.model_dump_json(exclude_none=True))
-        found.recent_cases = summaries[: fit(summaries, room)] if summaries else []
-        found.total_cases = page.total
-    head = f"{len(profiles)} profile(s) found."
-    return result(found, head)
+    next_call = None
+    if cases and first.channel_id:
+        query = {
+            "filter": {"type": "AND", "filters": [
+                {"type": "EQUALS", "key": "deleted", "values": [False]},
+                {"type": "EQUALS", "key": "contact.channelId", "values": [first.channel_id]},
+            ]},
+            "sorts": [{"key": "createdTime", "order": "DESC"}],
+        }  # fmt: skip
+        page = await d.client.search("CASE", query, offset=0, size=cases)
+        names = await d.names()
+        rows = [case_row(c, names, d.settings.custom_fields, pii=d.pii) for c in _cases(page.rows)][:cases]
+        room = d.budget_chars - len(found.model_dump_json(exclude_none=True)) - 400
+        shown = fit(rows, room) if rows else 0
+        found.cases, found.total_cases = rows[:shown], page.total
+        if await d.client.keep_rest(page, shown) and page.total is not None and page.total > shown:
+            next_call = ("search_cases", {"customer_id": first.channel_id, "offset": shown})
+    head = f"{len(profiles)} profile(s) found by {given}."
+    if found.total_cases is not None:
+        head += f" Cases: {len(found.cases or [])} of {found.total_cases} shown."
+    return result(found, head, d, next_call=next_call)

@@ -15,7 +15,7 @@ def summarize_case(
     """Summarize a Sprinklr case: what it is about, where it stands, what the customer said last."""
     return (
         f"Summarize Sprinklr case {case_number} for a support agent.\n"
-        f"1. Call get_case_by_number with case_number={case_number}.\n"
+        f"1. Call get_case with case_number={case_number} and activity=true.\n"
         f"2. Call get_case_messages with case_number={case_number}, order='newest_first', limit=10.\n"
         "Then answer in at most eight lines: what the case is about, its status, priority and owner, what the "
         "customer said last and when, and what the brand promised, if anything. Quote the customer sparingly.\n"
@@ -31,11 +31,11 @@ def customer_history(
 ) -> str:
     """Everything Sprinklr knows about one customer: their profile and their cases, newest first."""
     if email:
-        first = f"Call lookup_profile with email={email!r} and include_cases=true, cases_limit=10."
+        first = f"Call lookup_profile with email={email!r} and cases=10."
     elif case_number:
         first = (
-            f"Call get_case_by_number with case_number={case_number}; then call lookup_profile with the contact's "
-            "channel_id (and channel) and include_cases=true, cases_limit=10."
+            f"Call get_case with case_number={case_number}; then call lookup_profile with the customer's "
+            "channel_id (and channel) and cases=10."
         )
     else:
         first = "Ask the user for the customer's email or one of their case numbers, then use lookup_profile."

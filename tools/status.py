@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.types import CallToolResult
 from pydantic import Field
 
 from tools.common import deps, result
-from tools.views import View
+from tools.views import Page, View
 
 
 class QuotaView(View):
@@ -42,7 +40,7 @@ class CacheView(View):
     hit_ratio: float
 
 
-class StatusView(View):
+class StatusView(Page):
     """Quota and cache status."""
 
     quota: QuotaView
@@ -83,13 +81,10 @@ async def status_view(ctx: Context) -> StatusView:
     )
 
 
-async def quota_status(ctx: Context) -> Annotated[CallToolResult, StatusView]:
-    """Show the Sprinklr API budget (calls used and left this second and this hour, when the window frees up,
-    whether calls are paused after a rate-limit answer) and the cache (entries, size, hit ratio). Costs no API call:
-    use it when a tool says to wait, or before a long job.
-    """
+async def quota_status(ctx: Context) -> CallToolResult:
+    """The Sprinklr API budget (used and left this second and hour, pauses) and the cache. Costs no API call."""
     view = await status_view(ctx)
-    return result(view, untrusted=False)
+    return result(view, "Sprinklr API budget and cache (no API call).", deps(ctx), untrusted=False)
 
 
 STATUS_URI = "sprinklr://status/{section}"

@@ -1,43 +1,116 @@
-"""Customer-written text made safe to show a model: cleaned, optionally redacted, and fenced as untrusted data."""
+"""Untrusted text as types: every string from Sprinklr reaches a view only as Line, Code or Fenced.
+
+Wire models hold raw strings. The three functions here are the only way from a raw string to something a view
+can render, and views declare their string fields with these types, so mypy refuses a view that renders raw text:
+- `line()`  -> Line:   cleaned, single-line, capped (names, handles, emails, option labels, ...);
+- `code()`  -> Code:   a short code-like value of a safe shape (status, channel, language), or None;
+- `fenced()`-> Fenced: cleaned free text (subjects, descriptions, messages), wrapped at output between
+  `<<untrusted:ID>>` marks with the result's own random id (see `fence_context`).
+
+Cleaning removes what hides, reorders or breaks text: control characters (newlines too, except that free text keeps
+its line breaks as a visible ' ⏎ '), bidi controls, zero-width and tag characters, variation selectors, HTML. '<'
+and '>' become '‹' and '›', so no text can open or close a fence, whatever id it guesses.
+"""
 
 from __future__ import annotations
 
-import functools
 import html
 import re
 import secrets
 import unicodedata
-from dataclasses import dataclass, field
+from typing import Any
 
-# Invisible and direction-changing characters hide or reorder text: drop them (ZWJ survives, for emoji).
+from pydantic import GetCoreSchemaHandler, SerializationInfo
+from pydantic_core import core_schema
+
+# Zero-width, bidi and other invisible format characters, variation selectors and the tag block.
 _INVISIBLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b\u200c\u200e\u200f\u202a-\u202e"
-    "\u2060-\u206f\u3164\ufe00-\ufe0e\ufeff\uffa0\ufff0-\ufffb]|[\U000e0000-\U000e007f]"
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb]"
+    "|[\U000e0000-\U000e007f]|[\U000e0100-\U000e01ef]"
 )
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+_NEWLINES = re.compile(r"\s*(?:\r\n|\r|\n)\s*")
 _TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^<>]{0,500}>")
 _SCRIPT = re.compile(r"<\s*(script|style)\b.*?<\s*/\s*\1\s*>", re.IGNORECASE | re.DOTALL)
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]{2,}")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _CARD = re.compile(r"(?<![\w+/-])(?:\d[ -]?){12,18}\d(?![\w/-])")
 # A phone number stands alone: not glued to letters, slashes or dashes (INV-2025-356095 is an invoice, not a phone).
 _PHONE = re.compile(r"(?<![\w/-])\+?\d[\d\s().-]{7,}\d(?![\w/-])")
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.&/()+'#-]{0,47}$")
+# Cleaning is linear, but a huge field would still be cleaned whole before being cut: cut the raw text first, with
+# room for what cleaning removes.
+_RAW_SLACK = 4
+
+BREAK = " ⏎ "
+CUT = " […]"
+LINE_LIMIT = 200
 
 
-@functools.lru_cache(maxsize=8192)
-def clean(text: str) -> str:
-    """Strip HTML, invisible and bidirectional control characters; keep the words, emoji and right-to-left script.
+class _Checked(str):
+    """A string that passed one of the constructors below; views accept nothing else."""
 
-    Memoised: the same names, subjects and field values come back on every read of a cached case.
-    """
+    __slots__ = ()
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: type[Any], handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        # Views are built in code, from these types only: a plain str is refused at run time too.
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.str_schema(),
+            python_schema=core_schema.is_instance_schema(cls),
+            serialization=cls._serializer(),
+        )
+
+    @classmethod
+    def _serializer(cls) -> core_schema.SerSchema:
+        return core_schema.plain_serializer_function_ser_schema(str)
+
+
+class Line(_Checked):
+    """Cleaned single-line text from upstream, at most a few hundred characters."""
+
+
+class Code(_Checked):
+    """A short code-like value from upstream (status, channel, language) of a safe shape."""
+
+
+class Fenced(_Checked):
+    """Cleaned free text from upstream; serialised between the result's untrusted-content marks."""
+
+    @classmethod
+    def _serializer(cls) -> core_schema.SerSchema:
+        return core_schema.plain_serializer_function_ser_schema(_wrap, info_arg=True)
+
+
+def _wrap(value: Fenced, info: SerializationInfo) -> str:
+    context = info.context if isinstance(info.context, dict) else {}
+    nonce = context.get("fence") or "0"
+    return f"<<untrusted:{nonce}>>{value}<</untrusted:{nonce}>>"
+
+
+def new_fence_id() -> str:
+    """A fresh random id for one result's untrusted-content marks."""
+    return secrets.token_hex(3)
+
+
+def fence_context(fence_id: str) -> dict[str, str]:
+    """The serialisation context that wraps Fenced fields with this result's marks."""
+    return {"fence": fence_id}
+
+
+def clean(text: str, *, keep_breaks: bool = False) -> str:
+    """Strip HTML, control, invisible and bidirectional characters; keep words, emoji and right-to-left script."""
     text = _SCRIPT.sub(" ", text)
     text = _TAG.sub(" ", text)
     text = html.unescape(text)
     text = unicodedata.normalize("NFC", text)
     text = _INVISIBLE.sub("", text)
+    text = _NEWLINES.sub(BREAK if keep_breaks else " ", text.strip())
     text = _CONTROL.sub(" ", text)
     # Angle brackets left over cannot open or close a fence once they are not angle brackets.
     text = text.replace("<", "‹").replace(">", "›")
-    return re.sub(r"[ \t]{2,}", " ", text).strip()
+    return _SPACES.sub(" ", text).strip()
 
 
 def redact(text: str) -> str:
@@ -58,44 +131,54 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-@dataclass
-class Fence:
-    """Marks customer-written text for one tool result; the random id means no text can forge the closing mark."""
-
-    redact_pii: bool = False
-    nonce: str = field(default_factory=lambda: secrets.token_hex(3))
-
-    @property
-    def opening(self) -> str:
-        """The mark that opens untrusted text in this result."""
-        return f"<<untrusted:{self.nonce}>>"
-
-    @property
-    def closing(self) -> str:
-        """The mark that closes untrusted text in this result."""
-        return f"<</untrusted:{self.nonce}>>"
-
-    def plain(self, text: str | None) -> str | None:
-        """Clean (and redact if configured) a short customer-provided value without fencing it, e.g. a name."""
-        if text is None:
-            return None
-        text = clean(text)
-        if self.redact_pii:
-            text = redact(text)
-        return text or None
-
-    def wrap(self, text: str | None, limit: int | None = None) -> tuple[str | None, bool]:
-        """Clean, redact, cut at `limit` characters and fence; returns (fenced text, whether it was cut)."""
-        cleaned = self.plain(text)
-        if cleaned is None:
-            return None, False
-        cut = limit is not None and len(cleaned) > limit
-        if cut and limit is not None:
-            cleaned = cleaned[:limit].rstrip() + " […]"
-        return f"{self.opening}{cleaned}{self.closing}", cut
+def _prepare(raw: object, limit: int, *, keep_breaks: bool, pii: bool) -> str | None:
+    if raw is None or isinstance(raw, dict | list):
+        return None
+    text = raw if isinstance(raw, str) else str(raw)
+    oversized = len(text) > limit * _RAW_SLACK + 64
+    if oversized:
+        text = text[: limit * _RAW_SLACK + 64]
+    text = clean(text, keep_breaks=keep_breaks)
+    if pii:
+        text = redact(text)
+    if len(text) > limit or (oversized and text):
+        text = text[: max(0, limit - len(CUT))].rstrip() + CUT
+    return text or None
 
 
-def server_text(text: str, redact_pii: bool = False) -> str:
-    """Text the server itself shows (names, ids, field values from Sprinklr): cleaned, redacted if configured."""
-    text = clean(text)
-    return redact(text) if redact_pii else text
+def line(raw: object, limit: int = LINE_LIMIT, *, pii: bool = False) -> Line | None:
+    """Upstream text as one cleaned line of at most `limit` characters ('[…]' marks a cut); None when empty."""
+    text = _prepare(raw, limit, keep_breaks=False, pii=pii)
+    return None if text is None else Line(text)
+
+
+def fenced(raw: object, limit: int, *, pii: bool = False) -> Fenced | None:
+    """Upstream free text, cleaned and cut at `limit` characters, for fencing at output; None when empty."""
+    text = _prepare(raw, limit, keep_breaks=True, pii=pii)
+    return None if text is None else Fenced(text)
+
+
+def code(raw: object) -> Code | None:
+    """A short code-like upstream value (e.g. 'Open', 'TWITTER', 'en') if it has a safe shape, else None."""
+    if raw is None or isinstance(raw, dict | list | bool):
+        return None
+    text = clean(str(raw)[:64])
+    return Code(text) if _CODE.match(text) else None
+
+
+def word(raw: object, limit: int = 80, *, pii: bool = False) -> Code | Fenced | None:
+    """A picklist-like value: as a Code when its shape is safe, else fenced (a label is upstream data too)."""
+    return code(raw) or fenced(raw, limit, pii=pii)
+
+
+def label(raw: object, limit: int = 48) -> Line | None:
+    """An upstream name used as a key in a view (e.g. a custom field's name): one line without ':' or quotes."""
+    text = _prepare(raw, limit, keep_breaks=False, pii=False)
+    if text is None:
+        return None
+    return Line(re.sub(r"[:\"'`{}\[\],#|]", "_", text).strip("_ -") or "_")
+
+
+def ours(text: str) -> Line:
+    """Text this server wrote itself (never upstream data), for a view field typed Line."""
+    return Line(text)
