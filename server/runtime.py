@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
+from server.archive.config import archive_path
+from server.archive.store import ArchiveStore
 from server.auth import SprinklrAuth
 from server.cache import IN_MEMORY_FACTOR, Cache, CacheBackend, MemoryBackend, RedisBackend
 from server.findings import FindingsStore
@@ -47,6 +49,8 @@ class AppContext:
     ledger_kind: str
     http: httpx.AsyncClient
     tenant: Tenant
+    # The Sparkcentral archive, when SPARKCENTRAL_EXPORT_DIR or SPARKCENTRAL_SFTP_URL is set (read-only here).
+    archive: ArchiveStore | None = None
 
 
 def findings_path(settings: Settings, tenant: Tenant) -> Path | None:
@@ -136,9 +140,12 @@ async def open_app(settings: Settings, inner: httpx.AsyncBaseTransport | None = 
     cache = make_cache(settings)
     http = make_http(settings, quota, ledger, key, inner)
     client = SprinklrClient(http, cache, tenant=tenant, findings=FindingsStore(findings_path(settings, tenant)))
+    archive = ArchiveStore(archive_path(settings)) if settings.archive_configured else None
     try:
-        yield AppContext(settings, client, cache, quota, ledger, kind, http, tenant)
+        yield AppContext(settings, client, cache, quota, ledger, kind, http, tenant, archive)
     finally:
+        if archive is not None:
+            archive.close()
         await http.aclose()
         await cache.aclose()
         await ledger.aclose()

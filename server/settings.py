@@ -24,6 +24,8 @@ TOOL_GROUPS: dict[str, tuple[str, ...]] = {
     "messages": ("get_case_messages", "get_message", "search_messages"),
     "profiles": ("lookup_profile",),
     "status": ("quota_status",),
+    # Registered only when a Sparkcentral archive is configured.
+    "sparkcentral": ("search_sparkcentral", "get_sparkcentral_conversation", "get_sparkcentral_report"),
 }
 
 _ENV_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")

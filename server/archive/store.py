@@ -131,6 +131,8 @@ class ConversationSearch:
     tag: str | None = None
     agent: str | None = None
     team: str | None = None
+    # An agent's or a team's name, whichever it is.
+    person: str | None = None
     resolve_reason: str | None = None
     csat_min: int | None = None
     csat_max: int | None = None
@@ -248,12 +250,16 @@ class ArchiveStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = connect(self.path, readonly=True)
             self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
         return conn
 
     # -- contacts ---------------------------------------------------------------------------------------------------
@@ -351,8 +357,9 @@ class ArchiveStore:
                 where.append(f"{column} = ?")
                 params.append(value.strip())
         if query.channel:
-            where.append("(c.channel = ? OR c.channel_display = ?)")
-            params.extend([query.channel.strip()] * 2)
+            # People say "email" or "the WhatsApp channel": the medium, the channel or its display name.
+            where.append("(c.medium = ? OR c.channel = ? OR c.channel_display = ?)")
+            params.extend([query.channel.strip()] * 3)
         if query.since_ms is not None:
             where.append("c.created_ms >= ?")
             params.append(query.since_ms)
@@ -375,6 +382,11 @@ class ArchiveStore:
             if value:
                 where.append("c.id IN (SELECT conversation_id FROM participants WHERE kind = ? AND name = ?)")
                 params.extend([kind, value.strip()])
+        if query.person:
+            where.append(
+                "c.id IN (SELECT conversation_id FROM participants WHERE kind IN ('agent', 'team') AND name = ?)"
+            )
+            params.append(query.person.strip())
         if query.text:
             # A match's rowid is its message's seq, whose high bits are the conversation's rid (see db.py).
             where.append(f"c.rid IN (SELECT rowid >> {SEQ_BITS} FROM messages_fts WHERE messages_fts MATCH ?)")  # noqa: S608
@@ -487,11 +499,12 @@ class ArchiveStore:
         return ArchiveStatus(str(self.path), files, skipped or 0, last, counts, first, latest)
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their threads end)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
+        """Close every thread's connection (a later query opens a new one)."""
+        with self._lock:
+            connections, self._all = self._all, []
+        for conn in connections:
             conn.close()
-            self._local.conn = None
+        self._local = threading.local()
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:
