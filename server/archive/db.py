@@ -68,7 +68,8 @@ CREATE INDEX IF NOT EXISTS conversations_by_created ON conversations (created_ms
 CREATE INDEX IF NOT EXISTS conversations_by_contact ON conversations (contact_id, created_ms);
 -- A message's seq is its conversation's rid << 20 plus its place in that conversation: a conversation's messages
 -- are one range of the table (read without another index), and the full-text index, whose rowid is seq, yields the
--- conversations of its matches (rowid >> 20) without looking a single message up.
+-- conversations of its matches (rowid >> 20) without looking a single message up. The conversation's channel and
+-- contact live on its row, not on each message.
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -76,23 +77,13 @@ CREATE TABLE IF NOT EXISTS messages (
     conversation_id TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
     medium TEXT,
-    channel TEXT,
-    channel_display TEXT,
-    contact_id TEXT,
-    contact_primary TEXT,
-    contact_secondary TEXT,
     message_type TEXT,
-    origin TEXT,
-    outbound_type TEXT,
     direction TEXT,
     agent_id TEXT,
     agent_name TEXT,
-    team_id TEXT,
     team_name TEXT,
-    tag_ids TEXT,
     tag_names TEXT,
     content TEXT,
-    post_url TEXT,
     updated_ms INTEGER,
     deleted_ms INTEGER
 );

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import operator
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -27,9 +28,9 @@ from server.archive.values import Times, identifier, split_list
 BATCH_ROWS = 2000
 # New messages go into the full-text index this many at a time: each switch between writing the table and the
 # index costs a flush of FTS5's pending terms, so fewer, larger switches import faster (measured in bench/archive.py).
-FTS_EVERY = 50_000
+FTS_EVERY = 10_000
 # ... or once this much text waits, so that memory stays bounded whatever the messages' size.
-FTS_CHARS = 32 * 1024 * 1024
+FTS_CHARS = 8 * 1024 * 1024
 MAX_EXAMPLES = 5
 # Per-file memory of what derived rows were already written; cleared past this so memory stays bounded.
 MAX_SEEN = 200_000
@@ -152,7 +153,12 @@ _CONVERSATION_SQL = _upsert("conversations", [*_names(formats.CONVERSATION), "fi
     "WHERE conversations.updated_ms", "WHERE conversations.stub = 1 OR conversations.updated_ms"
 )
 # Scheduled exports leave Twitter message content out (the on-demand ones have it): never forget text we have.
-_MESSAGE_SQL = _upsert("messages", ["seq", *_names(formats.MESSAGE), "file_id"], "id", keep=("content",)).replace(
+_MESSAGE_STORED = (
+    "id", "conversation_id", "created_ms", "medium", "message_type", "direction", "agent_id", "agent_name",
+    "team_name", "tag_names", "content", "updated_ms", "deleted_ms",
+)  # fmt: skip
+_PICK_STORED = operator.itemgetter(*[_names(formats.MESSAGE).index(name) for name in _MESSAGE_STORED])
+_MESSAGE_SQL = _upsert("messages", ["seq", *_MESSAGE_STORED, "file_id"], "id", keep=("content",)).replace(
     "seq = excluded.seq, ", ""
 )
 _STUB_SQL = (
@@ -252,14 +258,14 @@ class _Batch:
     def _write_message(self, rows: list[tuple[Any, ...]]) -> None:
         conn, file_id = self.conn, self.file_id
         n = {c.name: i for i, c in enumerate(formats.MESSAGE)}
-        i_id, i_conv, i_created = n["id"], n["conversation_id"], n["created_ms"]
+        i_id, i_conv, i_created, i_content = n["id"], n["conversation_id"], n["created_ms"], n["content"]
         i_contact, i_primary, i_secondary = n["contact_id"], n["contact_primary"], n["contact_secondary"]
         i_medium, i_channel, i_display = n["medium"], n["channel"], n["channel_display"]
-        # Agents and teams are found by name (what people say); ids are kept on the message rows.
+        # Agents and teams are found by name (what people say); the agent's id is kept on the message row.
         i_agent, i_team, i_tags = n["agent_name"], n["team_name"], n["tag_names"]
-        # Every conversation gets a row (a stub until its conversation export arrives), hence a rid, first.
         if len(self.places) > MAX_SEEN:
             self.places.clear()
+        # Every conversation gets a row (a stub until its conversation export arrives), hence a rid, first.
         new = {
             r[i_conv]: (
                 r[i_conv], r[i_medium], r[i_channel], r[i_display], r[i_contact], r[i_primary], r[i_secondary],
@@ -268,67 +274,67 @@ class _Batch:
             for r in rows
             if r[i_conv] not in self.places
         }  # fmt: skip
-        stubs = list(new.values())
-        conn.executemany(_STUB_SQL, stubs)
-        self._place([s[0] for s in stubs])
+        if new:
+            self._place(list(new.values()))
         ids = [row[i_id] for row in rows]
         marks = ", ".join("?" * len(ids))
         # A message seen before (an overlapping export) keeps its seq and is re-indexed here; new ones later, in bulk.
-        known = {
-            message_id: seq
-            for message_id, seq in conn.execute(
-                f"SELECT id, seq FROM messages WHERE id IN ({marks})",  # noqa: S608 - only placeholders
-                ids,
-            )
-        }
+        known = dict(
+            conn.execute(f"SELECT id, seq FROM messages WHERE id IN ({marks})", ids)  # noqa: S608 - placeholders
+        )
         if known:
             conn.executemany(_FTS_FORGET_SQL, [(seq,) for seq in known.values()])
         out: list[tuple[Any, ...]] = []
-        places = self.places
-        i_content = n["content"]
+        people: list[Any] = []
+        tags: list[Any] = []
+        found: list[Any] = []
+        places, unindexed, once, pick = self.places, self.unindexed, self._once, _PICK_STORED
         for row in rows:
+            conversation = row[i_conv]
             seq = known.get(row[i_id])
             if seq is None:
-                place = places[row[i_conv]]
+                place = places[conversation]
                 seq = place[0] + place[1]
                 place[1] += 1
                 content = row[i_content]
                 if content is not None:
-                    self.unindexed.append((seq, content))
+                    unindexed.append((seq, content))
                     self.unindexed_chars += len(content)
-            out.append((seq, *row, file_id))
+            out.append((seq, *pick(row), file_id))
+            agent, team = row[i_agent], row[i_team]
+            if agent and once(("agent", agent, conversation)):
+                people.append(("agent", agent, conversation, "m", file_id))
+            if team and once(("team", team, conversation)):
+                people.append(("team", team, conversation, "m", file_id))
+            if row[i_tags]:
+                tags.extend((tag, conversation, row[i_id], file_id) for tag in split_list(row[i_tags]))
+            if row[i_contact]:
+                self._identifiers(row[i_contact], ((row[i_primary], "primary"), (row[i_secondary], "secondary")), found)
         conn.executemany(_MESSAGE_SQL, out)
         if known:
             conn.executemany(_FTS_ADD_SQL, [(seq,) for seq in known.values()])
-        people: list[Any] = []
-        tags: list[Any] = []
-        found: list[Any] = []
-        for row in rows:
-            conversation = row[i_conv]
-            for kind, index in (("agent", i_agent), ("team", i_team)):
-                value = row[index]
-                if value and self._once((kind, value, conversation)):
-                    people.append((kind, value, conversation, "m", file_id))
-            for tag in split_list(row[i_tags]):
-                tags.append((tag, conversation, row[i_id], file_id))
-            self._identifiers(row[i_contact], ((row[i_primary], "primary"), (row[i_secondary], "secondary")), found)
         conn.executemany(_PARTICIPANT_SQL, people)
         conn.executemany(_TAG_SQL, tags)
         conn.executemany(_IDENTIFIER_SQL, found)
 
-    def _place(self, conversation_ids: list[str]) -> None:
-        """Look up the rid and next free seq of conversations this file has not touched yet."""
-        for start in range(0, len(conversation_ids), 500):
-            chunk = conversation_ids[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            for cid, rid in self.conn.execute(
-                f"SELECT id, rid FROM conversations WHERE id IN ({marks})",  # noqa: S608 - placeholders
-                chunk,
-            ):
+    def _place(self, stubs: list[tuple[Any, ...]]) -> None:
+        """Give conversations this file has not touched yet a row, and note their rid and next free seq."""
+        for start in range(0, len(stubs), 500):
+            chunk = stubs[start : start + 500]
+            ids = [stub[0] for stub in chunk]
+            marks = ", ".join("?" * len(ids))
+            sql = f"SELECT id, rid FROM conversations WHERE id IN ({marks})"  # noqa: S608 - placeholders
+            existing = dict(self.conn.execute(sql, ids))
+            self.conn.executemany(_STUB_SQL, [stub for stub in chunk if stub[0] not in existing])
+            for cid, rid in self.conn.execute(sql, ids):
                 base = rid << SEQ_BITS
-                last = self.conn.execute(
-                    "SELECT max(seq) FROM messages WHERE seq >= ? AND seq < ?", (base, base + (1 << SEQ_BITS))
-                ).fetchone()[0]
+                last = None
+                if cid in existing:
+                    # Messages of it may be in already (another file): continue after the last one.
+                    last = self.conn.execute(
+                        "SELECT seq FROM messages WHERE seq < ? ORDER BY seq DESC LIMIT 1", (base + (1 << SEQ_BITS),)
+                    ).fetchone()
+                    last = last[0] if last and last[0] >= base else None
                 self.places[cid] = [base, 0 if last is None else last - base + 1]
 
     def _write_response_times(self, rows: list[tuple[Any, ...]]) -> None:

@@ -26,9 +26,19 @@ class Times:
         self._utc = self.zone is UTC
         self._offsets: dict[int, int] = {}
         self._hours: dict[str, int] = {}
+        # A message's Last Updated is often its Created at: the last answer is kept.
+        self._last: tuple[str, int] = ("", 0)
 
     def parse(self, text: str) -> int:
         """Epoch ms of a timestamp such as '2024-03-05 14:22:31.123' (also 'T', '/', no seconds, Z or +01:00)."""
+        last = self._last
+        if text == last[0]:
+            return last[1]
+        value = self._parse(text)
+        self._last = (text, value)
+        return value
+
+    def _parse(self, text: str) -> int:
         if len(text) == 23 and text[13] == ":" and text[16] == ":" and text[19] == ".":
             # The documented shape: the hour's start is looked up, minutes to milliseconds are added.
             hour = self._hours.get(text[:13])
