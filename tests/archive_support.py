@@ -70,7 +70,14 @@ MESSAGE_HEADER = ["Message ID", "Created at (Date / Time)", "Conversation ID", "
 def message_rows(n: int, conversation: str = "cv-1", start: int = 0, text: str = "hello there") -> list[list[str]]:
     """n well-formed message rows of one conversation, a minute apart."""
     return [
-        [f"m-{start + i}", f"2024-03-01 10:{i % 60:02d}:00.000", conversation, "Email", "Inbound", f"{text} {i}"]
+        [
+            f"m-{start + i}",
+            f"2024-03-01 10:{(start + i) % 60:02d}:00.000",
+            conversation,
+            "Email",
+            "Inbound",
+            f"{text} {i}",
+        ]
         for i in range(n)
     ]
 

@@ -299,3 +299,25 @@ def test_times_are_read_in_the_exports_timezone_and_stored_as_utc() -> None:
     for bad in ("01/07/2024 12:00", "2024-13-01 00:00:00.000", "2024-07-01 25:00:00.000", "yesterday"):
         with pytest.raises(ValueError, match="timestamp"):
             utc.parse(bad)
+
+
+def test_a_message_in_two_overlapping_exports_is_stored_once_and_keeps_its_text(tmp_path: Path) -> None:
+    folder = tmp_path / "x" / "message"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text(csv_text([MESSAGE_HEADER, *message_rows(10)]), encoding="utf-8")
+    # The next export overlaps the first, without content (as Twitter's scheduled export), and repeats a row.
+    later = [row[:5] for row in message_rows(10, start=5)]
+    (folder / "b.csv").write_text(csv_text([MESSAGE_HEADER[:5], *later, later[-1]]), encoding="utf-8")
+    summary = import_dir(tmp_path / "x", tmp_path / "a.sqlite3")
+    assert [f.status for f in summary.files] == ["imported", "imported"]
+    db = tmp_path / "a.sqlite3"
+    assert count(db, "messages") == 15
+    assert count(db, "messages", "WHERE id = 'm-7' AND content = 'hello there 7'") == 1
+    store = ArchiveStore(db)
+    assert store.search(ConversationSearch(text="hello there")).page.total == 1
+    read = store.conversation("cv-1", limit=100)
+    assert read is not None
+    assert [m.id for m in read.messages.items] == [f"m-{i}" for i in range(15)]
+    conn = connect(db)
+    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+    assert conn.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'hello'").fetchone()[0] == 10

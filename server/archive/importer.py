@@ -158,6 +158,11 @@ _MESSAGE_STORED = (
     "team_name", "tag_names", "content", "updated_ms", "deleted_ms",
 )  # fmt: skip
 _PICK_STORED = operator.itemgetter(*[_names(formats.MESSAGE).index(name) for name in _MESSAGE_STORED])
+_MESSAGE_INDEX = {name: i for i, name in enumerate(_names(formats.MESSAGE))}
+_MESSAGE_INSERT_SQL = (
+    f"INSERT INTO messages (seq, {', '.join(_MESSAGE_STORED)}, file_id) "  # noqa: S608 - constant columns
+    f"VALUES ({', '.join('?' * (len(_MESSAGE_STORED) + 2))})"
+)
 _MESSAGE_SQL = _upsert("messages", ["seq", *_MESSAGE_STORED, "file_id"], "id", keep=("content",)).replace(
     "seq = excluded.seq, ", ""
 )
@@ -256,44 +261,48 @@ class _Batch:
     _write_open_conversation = _write_resolved_conversation
 
     def _write_message(self, rows: list[tuple[Any, ...]]) -> None:
-        conn, file_id = self.conn, self.file_id
-        n = {c.name: i for i, c in enumerate(formats.MESSAGE)}
-        i_id, i_conv, i_created, i_content = n["id"], n["conversation_id"], n["created_ms"], n["content"]
-        i_contact, i_primary, i_secondary = n["contact_id"], n["contact_primary"], n["contact_secondary"]
-        i_medium, i_channel, i_display = n["medium"], n["channel"], n["channel_display"]
-        # Agents and teams are found by name (what people say); the agent's id is kept on the message row.
-        i_agent, i_team, i_tags = n["agent_name"], n["team_name"], n["tag_names"]
+        conn = self.conn
+        n = _MESSAGE_INDEX
+        i_id, i_conv, i_created = n["id"], n["conversation_id"], n["created_ms"]
         if len(self.places) > MAX_SEEN:
             self.places.clear()
         # Every conversation gets a row (a stub until its conversation export arrives), hence a rid, first.
         new = {
             r[i_conv]: (
-                r[i_conv], r[i_medium], r[i_channel], r[i_display], r[i_contact], r[i_primary], r[i_secondary],
-                r[i_created],
+                r[i_conv], r[n["medium"]], r[n["channel"]], r[n["channel_display"]], r[n["contact_id"]],
+                r[n["contact_primary"]], r[n["contact_secondary"]], r[i_created],
             )
             for r in rows
             if r[i_conv] not in self.places
         }  # fmt: skip
         if new:
             self._place(list(new.values()))
-        ids = [row[i_id] for row in rows]
-        marks = ", ".join("?" * len(ids))
-        # A message seen before (an overlapping export) keeps its seq and is re-indexed here; new ones later, in bulk.
-        known = dict(
-            conn.execute(f"SELECT id, seq FROM messages WHERE id IN ({marks})", ids)  # noqa: S608 - placeholders
-        )
-        if known:
-            conn.executemany(_FTS_FORGET_SQL, [(seq,) for seq in known.values()])
+        # Fast path: messages are new (a file is mostly its own time range), so a plain INSERT of the batch. If one
+        # is not (an overlapping export, or a repeat inside the file), the batch is undone and upserted instead.
+        places = {cid: list(place) for cid, place in ((r[i_conv], self.places[r[i_conv]]) for r in rows)}
+        waiting, waiting_chars = len(self.unindexed), self.unindexed_chars
+        conn.execute("SAVEPOINT batch")
+        try:
+            conn.executemany(_MESSAGE_INSERT_SQL, self._rows_with_seq(rows, {}))
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO batch")
+            for cid, place in places.items():
+                self.places[cid][1] = place[1]
+            del self.unindexed[waiting:]
+            self.unindexed_chars = waiting_chars
+            self._upsert_messages(list({row[i_id]: row for row in rows}.values()))
+        conn.execute("RELEASE batch")
+        self._message_extras(rows)
+
+    def _rows_with_seq(self, rows: list[tuple[Any, ...]], known: dict[str, int]) -> list[tuple[Any, ...]]:
+        """The rows to store, each with its seq: a known message keeps its own, a new one gets the next place."""
+        i_id, i_conv, i_content = _MESSAGE_INDEX["id"], _MESSAGE_INDEX["conversation_id"], _MESSAGE_INDEX["content"]
+        places, unindexed, pick, file_id = self.places, self.unindexed, _PICK_STORED, self.file_id
         out: list[tuple[Any, ...]] = []
-        people: list[Any] = []
-        tags: list[Any] = []
-        found: list[Any] = []
-        places, unindexed, once, pick = self.places, self.unindexed, self._once, _PICK_STORED
         for row in rows:
-            conversation = row[i_conv]
             seq = known.get(row[i_id])
             if seq is None:
-                place = places[conversation]
+                place = places[row[i_conv]]
                 seq = place[0] + place[1]
                 place[1] += 1
                 content = row[i_content]
@@ -301,21 +310,42 @@ class _Batch:
                     unindexed.append((seq, content))
                     self.unindexed_chars += len(content)
             out.append((seq, *pick(row), file_id))
-            agent, team = row[i_agent], row[i_team]
+        return out
+
+    def _upsert_messages(self, rows: list[tuple[Any, ...]]) -> None:
+        """Store rows some of which may be in already: those keep their seq and are re-indexed here."""
+        conn = self.conn
+        ids = [row[_MESSAGE_INDEX["id"]] for row in rows]
+        marks = ", ".join("?" * len(ids))
+        known = dict(
+            conn.execute(f"SELECT id, seq FROM messages WHERE id IN ({marks})", ids)  # noqa: S608 - placeholders
+        )
+        conn.executemany(_FTS_FORGET_SQL, [(seq,) for seq in known.values()])
+        conn.executemany(_MESSAGE_SQL, self._rows_with_seq(rows, known))
+        conn.executemany(_FTS_ADD_SQL, [(seq,) for seq in known.values()])
+
+    def _message_extras(self, rows: list[tuple[Any, ...]]) -> None:
+        """Agents and teams by name (what people say; the agent's id stays on the row), and tags, per conversation."""
+        n, file_id, once = _MESSAGE_INDEX, self.file_id, self._once
+        i_id, i_conv, i_agent, i_team, i_tags = (
+            n["id"],
+            n["conversation_id"],
+            n["agent_name"],
+            n["team_name"],
+            n["tag_names"],
+        )
+        people: list[Any] = []
+        tags: list[Any] = []
+        for row in rows:
+            conversation, agent, team = row[i_conv], row[i_agent], row[i_team]
             if agent and once(("agent", agent, conversation)):
                 people.append(("agent", agent, conversation, "m", file_id))
             if team and once(("team", team, conversation)):
                 people.append(("team", team, conversation, "m", file_id))
             if row[i_tags]:
                 tags.extend((tag, conversation, row[i_id], file_id) for tag in split_list(row[i_tags]))
-            if row[i_contact]:
-                self._identifiers(row[i_contact], ((row[i_primary], "primary"), (row[i_secondary], "secondary")), found)
-        conn.executemany(_MESSAGE_SQL, out)
-        if known:
-            conn.executemany(_FTS_ADD_SQL, [(seq,) for seq in known.values()])
-        conn.executemany(_PARTICIPANT_SQL, people)
-        conn.executemany(_TAG_SQL, tags)
-        conn.executemany(_IDENTIFIER_SQL, found)
+        self.conn.executemany(_PARTICIPANT_SQL, people)
+        self.conn.executemany(_TAG_SQL, tags)
 
     def _place(self, stubs: list[tuple[Any, ...]]) -> None:
         """Give conversations this file has not touched yet a row, and note their rid and next free seq."""
@@ -325,7 +355,13 @@ class _Batch:
             marks = ", ".join("?" * len(ids))
             sql = f"SELECT id, rid FROM conversations WHERE id IN ({marks})"  # noqa: S608 - placeholders
             existing = dict(self.conn.execute(sql, ids))
-            self.conn.executemany(_STUB_SQL, [stub for stub in chunk if stub[0] not in existing])
+            fresh = [stub for stub in chunk if stub[0] not in existing]
+            self.conn.executemany(_STUB_SQL, fresh)
+            # A conversation's contact is the same on all its messages: its identifiers are noted once, here.
+            found: list[Any] = []
+            for stub in fresh:
+                self._identifiers(stub[4], ((stub[5], "primary"), (stub[6], "secondary")), found)
+            self.conn.executemany(_IDENTIFIER_SQL, found)
             for cid, rid in self.conn.execute(sql, ids):
                 base = rid << SEQ_BITS
                 last = None
