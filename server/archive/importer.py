@@ -159,6 +159,7 @@ _MESSAGE_STORED = (
 )  # fmt: skip
 _PICK_STORED = operator.itemgetter(*[_names(formats.MESSAGE).index(name) for name in _MESSAGE_STORED])
 _MESSAGE_INDEX = {name: i for i, name in enumerate(_names(formats.MESSAGE))}
+_STORED_CONTENT = 1 + _MESSAGE_STORED.index("content")  # in a stored row, after its seq
 _MESSAGE_INSERT_SQL = (
     f"INSERT INTO messages (seq, {', '.join(_MESSAGE_STORED)}, file_id) "  # noqa: S608 - constant columns
     f"VALUES ({', '.join('?' * (len(_MESSAGE_STORED) + 2))})"
@@ -277,27 +278,31 @@ class _Batch:
         }  # fmt: skip
         if new:
             self._place(list(new.values()))
-        # Fast path: messages are new (a file is mostly its own time range), so a plain INSERT of the batch. If one
-        # is not (an overlapping export, or a repeat inside the file), the batch is undone and upserted instead.
-        places = {cid: list(place) for cid, place in ((r[i_conv], self.places[r[i_conv]]) for r in rows)}
-        waiting, waiting_chars = len(self.unindexed), self.unindexed_chars
-        conn.execute("SAVEPOINT batch")
+        # Fast path: messages are new (a file is mostly its own time range), so a plain INSERT of the batch. Should
+        # one be in already (an overlapping export, a repeat in the file), the INSERT stops there: the rows before it
+        # are in, and the rest are upserted. (No savepoint: it would make FTS5 flush its pending terms every batch.)
+        out = self._rows_with_seq(rows, {})
+        before = conn.total_changes
         try:
-            conn.executemany(_MESSAGE_INSERT_SQL, self._rows_with_seq(rows, {}))
+            conn.executemany(_MESSAGE_INSERT_SQL, out)
+            stored = len(out)
         except sqlite3.IntegrityError:
-            conn.execute("ROLLBACK TO batch")
-            for cid, place in places.items():
-                self.places[cid][1] = place[1]
-            del self.unindexed[waiting:]
-            self.unindexed_chars = waiting_chars
-            self._upsert_messages(list({row[i_id]: row for row in rows}.values()))
-        conn.execute("RELEASE batch")
+            stored = conn.total_changes - before
+        self._note_text(out[:stored])
+        if stored < len(out):
+            rest = rows[stored:]
+            # The places the rest took are free again: look them up afresh (every conversation has its row now).
+            touched = {row[i_conv] for row in rest}
+            for cid in touched:
+                del self.places[cid]
+            self._place([(cid,) for cid in touched])
+            self._upsert_messages(list({row[i_id]: row for row in rest}.values()))
         self._message_extras(rows)
 
     def _rows_with_seq(self, rows: list[tuple[Any, ...]], known: dict[str, int]) -> list[tuple[Any, ...]]:
         """The rows to store, each with its seq: a known message keeps its own, a new one gets the next place."""
-        i_id, i_conv, i_content = _MESSAGE_INDEX["id"], _MESSAGE_INDEX["conversation_id"], _MESSAGE_INDEX["content"]
-        places, unindexed, pick, file_id = self.places, self.unindexed, _PICK_STORED, self.file_id
+        i_id, i_conv = _MESSAGE_INDEX["id"], _MESSAGE_INDEX["conversation_id"]
+        places, pick, file_id = self.places, _PICK_STORED, self.file_id
         out: list[tuple[Any, ...]] = []
         for row in rows:
             seq = known.get(row[i_id])
@@ -305,12 +310,16 @@ class _Batch:
                 place = places[row[i_conv]]
                 seq = place[0] + place[1]
                 place[1] += 1
-                content = row[i_content]
-                if content is not None:
-                    unindexed.append((seq, content))
-                    self.unindexed_chars += len(content)
             out.append((seq, *pick(row), file_id))
         return out
+
+    def _note_text(self, stored: list[tuple[Any, ...]]) -> None:
+        """Queue the text of newly stored messages for the full-text index."""
+        for row in stored:
+            content = row[_STORED_CONTENT]
+            if content is not None:
+                self.unindexed.append((row[0], content))
+                self.unindexed_chars += len(content)
 
     def _upsert_messages(self, rows: list[tuple[Any, ...]]) -> None:
         """Store rows some of which may be in already: those keep their seq and are re-indexed here."""
@@ -321,8 +330,11 @@ class _Batch:
             conn.execute(f"SELECT id, seq FROM messages WHERE id IN ({marks})", ids)  # noqa: S608 - placeholders
         )
         conn.executemany(_FTS_FORGET_SQL, [(seq,) for seq in known.values()])
-        conn.executemany(_MESSAGE_SQL, self._rows_with_seq(rows, known))
+        out = self._rows_with_seq(rows, known)
+        conn.executemany(_MESSAGE_SQL, out)
         conn.executemany(_FTS_ADD_SQL, [(seq,) for seq in known.values()])
+        old = set(known.values())
+        self._note_text([row for row in out if row[0] not in old])
 
     def _message_extras(self, rows: list[tuple[Any, ...]]) -> None:
         """Agents and teams by name (what people say; the agent's id stays on the row), and tags, per conversation."""
@@ -601,8 +613,11 @@ class Importer:
         reader = stream.reader
         rows = batch.rows
         report = self.progress
+        line_num = 0
+        counter: Any = reader  # the csv reader, whose line_num says where it is
         while True:
-            line = stream.line + 1
+            # Where the next row starts, for the examples of skipped rows (a quoted field may span lines).
+            line = line_num + 1
             try:
                 row = next(reader)
             except StopIteration:
@@ -611,6 +626,8 @@ class Importer:
                 # A broken quote: the csv module names the problem without quoting the text.
                 self._skip(result, line, f"unreadable CSV ({str(exc)[:80]})")
                 continue
+            finally:
+                line_num = counter.line_num
             if not any(row):
                 continue  # blank lines between rows are not data
             try:
