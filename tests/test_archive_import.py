@@ -321,3 +321,20 @@ def test_a_message_in_two_overlapping_exports_is_stored_once_and_keeps_its_text(
     conn = connect(db)
     conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
     assert conn.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'hello'").fetchone()[0] == 10
+
+
+def test_a_message_repeated_in_one_file_keeps_its_last_text_and_a_consistent_index(tmp_path: Path) -> None:
+    folder = tmp_path / "x" / "message"
+    folder.mkdir(parents=True)
+    rows = message_rows(3000, text="first words")
+    repeat = [*rows[10][:5], "second thoughts"]
+    (folder / "a.csv").write_text(csv_text([MESSAGE_HEADER, *rows, repeat]), encoding="utf-8")
+    summary = import_dir(tmp_path / "x", tmp_path / "a.sqlite3")
+    assert (summary.rows, summary.skipped) == (3001, 0)
+    db = tmp_path / "a.sqlite3"
+    assert count(db, "messages") == 3000
+    assert count(db, "messages", "WHERE id = 'm-10' AND content = 'second thoughts'") == 1
+    conn = connect(db)
+    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+    assert conn.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'first'").fetchone()[0] == 2999
+    assert conn.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'second'").fetchone()[0] == 1

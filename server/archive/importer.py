@@ -242,9 +242,13 @@ class _Batch:
             rows, self.rows = self.rows, []
             getattr(self, "_write_" + self.kind.replace("-", "_"))(rows)
         if self.unindexed and (final or len(self.unindexed) >= FTS_EVERY or self.unindexed_chars > FTS_CHARS):
-            self.conn.executemany("INSERT INTO messages_fts (rowid, content) VALUES (?, ?)", self.unindexed)
-            self.unindexed = []
-            self.unindexed_chars = 0
+            self.index_text()
+
+    def index_text(self) -> None:
+        """Add the text of the messages stored since the last call to the full-text index."""
+        self.conn.executemany("INSERT INTO messages_fts (rowid, content) VALUES (?, ?)", self.unindexed)
+        self.unindexed = []
+        self.unindexed_chars = 0
 
     def _write_resolved_conversation(self, rows: list[tuple[Any, ...]]) -> None:
         conn, file_id = self.conn, self.file_id
@@ -324,6 +328,8 @@ class _Batch:
     def _upsert_messages(self, rows: list[tuple[Any, ...]]) -> None:
         """Store rows some of which may be in already: those keep their seq and are re-indexed here."""
         conn = self.conn
+        # The index must hold what the table holds before a known row's old text is taken out of it.
+        self.index_text()
         ids = [row[_MESSAGE_INDEX["id"]] for row in rows]
         marks = ", ".join("?" * len(ids))
         known = dict(
