@@ -91,19 +91,23 @@ def run_import(folder: Path, db: Path) -> dict[str, Any]:
     return result
 
 
-def timed(work: Callable[[], object]) -> tuple[float, float]:
-    """Median and p95 of REPEATS runs, in ms (after one warm-up run)."""
+def timed(work: Callable[[], object]) -> tuple[float, float, float]:
+    """Median and p95 wall time and median CPU time of REPEATS runs, in ms (after one warm-up run).
+
+    CPU time is shown too because this machine's two cores are shared: wall time includes waiting for a core.
+    """
     work()
-    times = []
+    times, cpu = [], []
     for _ in range(REPEATS):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         work()
         times.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - cpu_started) * 1000)
     times.sort()
-    return statistics.median(times), times[int(len(times) * 0.95) - 1]
+    return statistics.median(times), times[int(len(times) * 0.95) - 1], statistics.median(cpu)
 
 
-def queries(db: Path) -> list[tuple[str, float, float]]:
+def queries(db: Path) -> list[tuple[str, float, float, float]]:
     """Each archive query timed against the index at `db`."""
     store = ArchiveStore(db)
     conn = store._conn()  # the bench picks real values out of the index it measures
@@ -173,12 +177,16 @@ def main() -> None:
             f"{large['csv_mb'] / small['csv_mb']:.1f}x the CSV: ratio {large['peak_rss_mb'] / small['peak_rss_mb']:.2f}"
         )
         print(f"\nQueries against the {large['messages']:,}-message index (median and p95 of {REPEATS} runs)")
-        print(f"{'query':45} {'median ms':>9} {'p95 ms':>8} {'target':>7}")
-        worst = 0.0
-        for label, median, p95 in queries(large["db"]):
-            worst = max(worst, median)
-            print(f"{label:45} {median:>9.1f} {p95:>8.1f} {'ok' if median < QUERY_TARGET_MS else 'OVER':>7}")
-        print(f"slowest median {worst:.1f} ms vs target {QUERY_TARGET_MS:.0f} ms: ratio {worst / QUERY_TARGET_MS:.2f}")
+        print(f"{'query':45} {'median ms':>9} {'p95 ms':>8} {'cpu ms':>7} {'target':>7}")
+        worst = worst_cpu = 0.0
+        for label, median, p95, cpu in queries(large["db"]):
+            worst, worst_cpu = max(worst, median), max(worst_cpu, cpu)
+            verdict = "ok" if median < QUERY_TARGET_MS else "OVER"
+            print(f"{label:45} {median:>9.1f} {p95:>8.1f} {cpu:>7.1f} {verdict:>7}")
+        print(
+            f"slowest median {worst:.1f} ms wall, {worst_cpu:.1f} ms CPU vs target {QUERY_TARGET_MS:.0f} ms: "
+            f"ratios {worst / QUERY_TARGET_MS:.2f} and {worst_cpu / QUERY_TARGET_MS:.2f}"
+        )
 
 
 if __name__ == "__main__":

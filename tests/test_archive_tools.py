@@ -123,10 +123,10 @@ async def test_filters_narrow_the_search_and_counts_agree_with_the_archive(sessi
     cases: list[tuple[dict[str, Any], str, tuple[Any, ...]]] = [
         ({"status": "pending"}, "status = 'Pending'", ()),
         ({"channel": "whatsapp"}, "medium = 'WhatsApp'", ()),
-        ({"topic": "refund"}, "id IN (SELECT conversation_id FROM conversation_topics WHERE topic = 'Refund')", ()),
-        ({"tag": "VIP"}, "id IN (SELECT conversation_id FROM message_tags WHERE tag = 'vip')", ()),
-        ({"agent": "maya chen"}, "id IN (SELECT conversation_id FROM participants WHERE name = 'Maya Chen')", ()),
-        ({"agent": "Billing"}, "id IN (SELECT conversation_id FROM participants WHERE name = 'Billing')", ()),
+        ({"topic": "refund"}, "rid IN (SELECT rid FROM conversation_topics WHERE topic = 'Refund')", ()),
+        ({"tag": "VIP"}, "rid IN (SELECT rid FROM message_tags WHERE tag = 'vip')", ()),
+        ({"agent": "maya chen"}, "rid IN (SELECT rid FROM participants WHERE name = 'Maya Chen')", ()),
+        ({"agent": "Billing"}, "rid IN (SELECT rid FROM participants WHERE name = 'Billing')", ()),
         ({"reason": "duplicate"}, "resolve_reason = 'Duplicate'", ()),
         ({"csat": "1-2"}, "csat BETWEEN 1 AND 2", ()),
         ({"since": "2024-06-01", "until": "2024-06-30"}, "created_ms BETWEEN ? AND ?", (1717200000000, 1719791999999)),
@@ -227,3 +227,12 @@ async def test_the_lookup_profile_helper_finds_a_sprinklr_customers_archived_con
         assert found.total >= len(found.conversations) > 0
         assert "best-effort" in found.note
         assert await archived_history(d, email="nobody@nowhere.example") is None
+
+
+async def test_a_report_time_range_counts_the_whole_weeks_it_touches(session: Client, demo: DemoArchive) -> None:
+    outcome = await session.call_tool(
+        "get_sparkcentral_report", {"by": "week", "metric": "csat", "since": "2024-06-05", "until": "2024-06-20"}
+    )
+    weeks = [row["key"] for row in (outcome.structured_content or {})["rows"]]
+    assert weeks == ["2024-06-17", "2024-06-10", "2024-06-03"]
+    assert "whole weeks" in text_of(outcome) or "week" in text_of(outcome)

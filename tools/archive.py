@@ -7,7 +7,7 @@ Sprinklr call; everything in it came from Sparkcentral and is shown as upstream 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
@@ -17,6 +17,7 @@ from mcp.types import CallToolResult
 from pydantic import Field, WithJsonSchema
 
 from server.archive.db import ArchiveUnavailable
+from server.archive.rollup import ReportBy, ReportMetric
 from server.archive.store import (
     ArchiveQueryError,
     ArchiveStore,
@@ -24,8 +25,6 @@ from server.archive.store import (
     ConversationRow,
     ConversationSearch,
     MessageRow,
-    ReportBy,
-    ReportMetric,
 )
 from tools.args import Moment, Offset, Word, window
 from tools.common import Deps, deps, fit, now, result
@@ -179,7 +178,7 @@ async def _ask(work: Callable[[], T]) -> T:
 def contact_hit(match: ContactMatch, *, pii: bool) -> ContactHit:
     """The view of a matched contact."""
     return ContactHit(
-        contact_id=ours(match.contact_id) if match.contact_id.isascii() else line(match.contact_id, 100) or ours("?"),
+        contact_id=line(match.contact_id, 100) or ours("?"),
         matched_by=match.matched_by,
         value=line(match.matched_value, 120, pii=pii),
         via=line(match.source, 60),
@@ -319,8 +318,9 @@ async def search_sparkcentral(
     return result(view, head, d, body="conversations", next_call=next_call)
 
 
-def _arg(moment: object) -> str | None:
-    return None if moment is None else str(moment.isoformat() if hasattr(moment, "isoformat") else moment)
+def _arg(moment: date | None) -> str | None:
+    """A date or datetime argument as the model gave it, for the next call (datetime is a date subclass)."""
+    return None if moment is None else moment.isoformat()
 
 
 async def get_sparkcentral_conversation(
@@ -365,7 +365,7 @@ async def get_sparkcentral_report(
     until: Moment | None = None,
 ) -> CallToolResult:
     """Sparkcentral archive response times, resolution times or CSAT by team, agent, topic or week: count,
-    average, lowest, highest."""
+    average, lowest, highest. since/until count whole weeks."""
     d = deps(ctx)
     store = _store(d)
     low, high = window(since, until, None, now=now())

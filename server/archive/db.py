@@ -93,28 +93,29 @@ CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
 -- The importer keeps the index in step itself, in bulk: per-row triggers made it 5x slower (FTS5 flushes its
 -- pending terms at every nested statement), and automatic merges during an import cost more than they save.
 INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', 0);
+-- Filters and reports join on a conversation's rid (an integer), not its text id.
 CREATE TABLE IF NOT EXISTS conversation_topics (
     topic TEXT NOT NULL COLLATE NOCASE,
-    conversation_id TEXT NOT NULL,
-    PRIMARY KEY (topic, conversation_id)
+    rid INTEGER NOT NULL,
+    PRIMARY KEY (topic, rid)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS topics_by_conversation ON conversation_topics (conversation_id);
+CREATE INDEX IF NOT EXISTS topics_by_conversation ON conversation_topics (rid);
 CREATE TABLE IF NOT EXISTS message_tags (
     tag TEXT NOT NULL COLLATE NOCASE,
-    conversation_id TEXT NOT NULL,
+    rid INTEGER NOT NULL,
     message_id TEXT NOT NULL,
     file_id INTEGER,
-    PRIMARY KEY (tag, conversation_id, message_id)
+    PRIMARY KEY (tag, rid, message_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS participants (
     kind TEXT NOT NULL,
     name TEXT NOT NULL COLLATE NOCASE,
-    conversation_id TEXT NOT NULL,
+    rid INTEGER NOT NULL,
     source TEXT NOT NULL,
     file_id INTEGER,
-    PRIMARY KEY (kind, name, conversation_id, source)
+    PRIMARY KEY (kind, name, rid, source)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS participants_by_conversation ON participants (conversation_id);
+CREATE INDEX IF NOT EXISTS participants_by_conversation ON participants (rid);
 CREATE TABLE IF NOT EXISTS identifiers (
     kind TEXT NOT NULL,
     norm TEXT NOT NULL,
@@ -162,6 +163,19 @@ CREATE TABLE IF NOT EXISTS response_times (
     team_name TEXT,
     file_id INTEGER,
     PRIMARY KEY (conversation_id, outbound_id)
+) WITHOUT ROWID;
+-- Reports read these sums per week instead of every row: rebuilt after each import that changed something.
+CREATE TABLE IF NOT EXISTS report_rollup (
+    metric TEXT NOT NULL,
+    dimension TEXT NOT NULL,
+    week TEXT NOT NULL,
+    key TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    total REAL NOT NULL,
+    lowest REAL,
+    highest REAL,
+    satisfied INTEGER,
+    PRIMARY KEY (metric, dimension, week, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS catalog (
     kind TEXT NOT NULL,

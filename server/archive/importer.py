@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from server.archive import formats
+from server.archive import formats, rollup
 from server.archive.db import FILE_TABLES, SEQ_BITS
 from server.archive.formats import COLUMNS, ExportType
 from server.archive.reader import CsvStream, RowError, converter, make_plan, open_csv
@@ -189,9 +189,7 @@ _PRESENCE_SQL = (
 _IDENTIFIER_SQL = (
     "INSERT OR IGNORE INTO identifiers (kind, norm, contact_id, raw, source, file_id) VALUES (?, ?, ?, ?, ?, ?)"
 )
-_PARTICIPANT_SQL = (
-    "INSERT OR IGNORE INTO participants (kind, name, conversation_id, source, file_id) VALUES (?, ?, ?, ?, ?)"
-)
+_PARTICIPANT_SQL = "INSERT OR IGNORE INTO participants (kind, name, rid, source, file_id) VALUES (?, ?, ?, ?, ?)"
 _FTS_FORGET_SQL = (
     "INSERT INTO messages_fts (messages_fts, rowid, content) SELECT 'delete', seq, content FROM messages"
     " WHERE seq = ? AND content IS NOT NULL"
@@ -199,7 +197,7 @@ _FTS_FORGET_SQL = (
 _FTS_ADD_SQL = (
     "INSERT INTO messages_fts (rowid, content) SELECT seq, content FROM messages WHERE seq = ? AND content IS NOT NULL"
 )
-_TAG_SQL = "INSERT OR IGNORE INTO message_tags (tag, conversation_id, message_id, file_id) VALUES (?, ?, ?, ?)"
+_TAG_SQL = "INSERT OR IGNORE INTO message_tags (tag, rid, message_id, file_id) VALUES (?, ?, ?, ?)"
 
 
 class _Batch:
@@ -344,24 +342,21 @@ class _Batch:
 
     def _message_extras(self, rows: list[tuple[Any, ...]]) -> None:
         """Agents and teams by name (what people say; the agent's id stays on the row), and tags, per conversation."""
-        n, file_id, once = _MESSAGE_INDEX, self.file_id, self._once
+        n, file_id, once, places = _MESSAGE_INDEX, self.file_id, self._once, self.places
         i_id, i_conv, i_agent, i_team, i_tags = (
-            n["id"],
-            n["conversation_id"],
-            n["agent_name"],
-            n["team_name"],
-            n["tag_names"],
-        )
+            n["id"], n["conversation_id"], n["agent_name"], n["team_name"], n["tag_names"]
+        )  # fmt: skip
         people: list[Any] = []
         tags: list[Any] = []
         for row in rows:
             conversation, agent, team = row[i_conv], row[i_agent], row[i_team]
             if agent and once(("agent", agent, conversation)):
-                people.append(("agent", agent, conversation, "m", file_id))
+                people.append(("agent", agent, places[conversation][0] >> SEQ_BITS, "m", file_id))
             if team and once(("team", team, conversation)):
-                people.append(("team", team, conversation, "m", file_id))
+                people.append(("team", team, places[conversation][0] >> SEQ_BITS, "m", file_id))
             if row[i_tags]:
-                tags.extend((tag, conversation, row[i_id], file_id) for tag in split_list(row[i_tags]))
+                rid = places[conversation][0] >> SEQ_BITS
+                tags.extend((tag, rid, row[i_id], file_id) for tag in split_list(row[i_tags]))
         self.conn.executemany(_PARTICIPANT_SQL, people)
         self.conn.executemany(_TAG_SQL, tags)
 
@@ -439,20 +434,22 @@ _CATALOG_KINDS = ("team", "topic", "tag", "user")
 def _rederive(conn: sqlite3.Connection, ids: list[str]) -> None:
     """Topics and agent/team participants of these conversations, from their stored rows."""
     marks = ", ".join("?" * len(ids))
-    conn.execute(f"DELETE FROM conversation_topics WHERE conversation_id IN ({marks})", ids)  # noqa: S608 - marks
-    conn.execute(f"DELETE FROM participants WHERE source = 'c' AND conversation_id IN ({marks})", ids)  # noqa: S608
-    topics: list[tuple[str, str]] = []
-    people: list[tuple[str, str, str, str, None]] = []
     query = (
-        "SELECT id, topic_names, lsc_agent_name, resolved_agent_name, lsc_team_name"  # noqa: S608 - placeholders
+        "SELECT rid, topic_names, lsc_agent_name, resolved_agent_name, lsc_team_name"  # noqa: S608 - placeholders
         f" FROM conversations WHERE id IN ({marks})"
     )
-    for cid, names, *who in conn.execute(query, ids):
-        topics.extend((name[:200], cid) for name in dict.fromkeys(split_list(names)))
+    rows = conn.execute(query, ids).fetchall()
+    rids = [(row[0],) for row in rows]
+    conn.executemany("DELETE FROM conversation_topics WHERE rid = ?", rids)
+    conn.executemany("DELETE FROM participants WHERE rid = ? AND source = 'c'", rids)
+    topics: list[tuple[str, int]] = []
+    people: list[tuple[str, str, int, str, None]] = []
+    for rid, names, *who in rows:
+        topics.extend((name[:200], rid) for name in dict.fromkeys(split_list(names)))
         for kind, value in zip(("agent", "agent", "team"), who, strict=True):
             if value:
-                people.append((kind, value, cid, "c", None))
-    conn.executemany("INSERT OR IGNORE INTO conversation_topics (topic, conversation_id) VALUES (?, ?)", topics)
+                people.append((kind, value, rid, "c", None))
+    conn.executemany("INSERT OR IGNORE INTO conversation_topics (topic, rid) VALUES (?, ?)", topics)
     conn.executemany(_PARTICIPANT_SQL, people)
 
 
@@ -500,18 +497,24 @@ class Importer:
             results.append(self.import_file(f, index, len(files)))
             if on_file is not None:
                 on_file(results[-1])
-        if any(r.status == "imported" and r.export_type in ("message", "response-times") for r in results):
-            self._link_response_teams()
+        if any(r.status == "imported" for r in results):
+            self._finish()
         return ImportSummary(results, self.clock() - started)
 
-    def _link_response_teams(self) -> None:
-        """Response-time rows name the agent, not the team: take it from the outbound message, once both are in."""
+    def _finish(self) -> None:
+        """What needs every file in: response times get their team, and the reports' weekly sums are rebuilt."""
         self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.execute(
-            "UPDATE response_times SET team_name = (SELECT team_name FROM messages WHERE messages.id = outbound_id)"
-            " WHERE team_name IS NULL"
-        )
-        self.conn.execute("COMMIT")
+        try:
+            # Response-time rows name the agent, not the team: it comes from the outbound message.
+            self.conn.execute(
+                "UPDATE response_times SET team_name = (SELECT team_name FROM messages WHERE messages.id = outbound_id)"
+                " WHERE team_name IS NULL"
+            )
+            rollup.rebuild(self.conn)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
 
     def import_file(self, f: ExportFile, index: int = 1, total: int = 1) -> FileResult:
         """Import one file in one transaction, unless it is unchanged since it was last imported."""

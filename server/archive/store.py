@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 from server.archive.db import SEQ_BITS, ArchiveUnavailable, connect
+from server.archive.rollup import ReportBy, ReportMetric, week_of
 from server.archive.values import handle_key, identifier, phone_key, split_list
 
 T = TypeVar("T")
 MAX_TERMS = 8
 MAX_CONTACTS = 50
 MAX_PAGE = 100
+# Above this many matches a search walks the conversations newest first instead of sorting its matches.
+WALK_ABOVE = 2000
 
 IdentifierKind = Literal["email", "phone", "handle", "name", "profile_id"]
-ReportBy = Literal["team", "agent", "topic", "week"]
-ReportMetric = Literal["response_time", "first_response", "resolution", "csat"]
 
 
 class ArchiveQueryError(ValueError):
@@ -207,43 +208,6 @@ def _conversation(row: tuple[Any, ...]) -> ConversationRow:
     return ConversationRow(*values)
 
 
-# The reports: for each metric, the table, value, time column and group keys; all fixed SQL, no input in it.
-_REPORTS: dict[ReportMetric, dict[str, str]] = {
-    "response_time": {
-        "from": "response_times r",
-        "value": "r.response_s",
-        "time": "r.to_ms",
-        "conversation": "r.conversation_id",
-        "agent": "coalesce(r.agent_name, r.agent_id)",
-        "team": "r.team_name",
-    },
-    "first_response": {
-        "from": "conversations c",
-        "value": "c.first_response_s",
-        "time": "c.created_ms",
-        "conversation": "c.id",
-        "agent": "coalesce(c.resolved_agent_name, c.lsc_agent_name)",
-        "team": "c.lsc_team_name",
-    },
-    "resolution": {
-        "from": "conversations c",
-        "value": "c.resolution_s",
-        "time": "c.resolved_ms",
-        "conversation": "c.id",
-        "agent": "coalesce(c.resolved_agent_name, c.lsc_agent_name)",
-        "team": "c.lsc_team_name",
-    },
-    "csat": {
-        "from": "conversations c",
-        "value": "c.csat",
-        "time": "c.resolved_ms",
-        "conversation": "c.id",
-        "agent": "coalesce(c.resolved_agent_name, c.lsc_agent_name)",
-        "team": "c.lsc_team_name",
-    },
-}
-
-
 class ArchiveStore:
     """Read-only queries over one archive file; safe to use from several threads (a connection per thread)."""
 
@@ -373,19 +337,17 @@ class ArchiveStore:
             where.append("c.csat <= ?")
             params.append(query.csat_max)
         if query.topic:
-            where.append("c.id IN (SELECT conversation_id FROM conversation_topics WHERE topic = ?)")
+            where.append("c.rid IN (SELECT rid FROM conversation_topics WHERE topic = ?)")
             params.append(query.topic.strip())
         if query.tag:
-            where.append("c.id IN (SELECT conversation_id FROM message_tags WHERE tag = ?)")
+            where.append("c.rid IN (SELECT rid FROM message_tags WHERE tag = ?)")
             params.append(query.tag.strip())
         for kind, value in (("agent", query.agent), ("team", query.team)):
             if value:
-                where.append("c.id IN (SELECT conversation_id FROM participants WHERE kind = ? AND name = ?)")
+                where.append("c.rid IN (SELECT rid FROM participants WHERE kind = ? AND name = ?)")
                 params.extend([kind, value.strip()])
         if query.person:
-            where.append(
-                "c.id IN (SELECT conversation_id FROM participants WHERE kind IN ('agent', 'team') AND name = ?)"
-            )
+            where.append("c.rid IN (SELECT rid FROM participants WHERE kind IN ('agent', 'team') AND name = ?)")
             params.append(query.person.strip())
         if query.text:
             # A match's rowid is its message's seq, whose high bits are the conversation's rid (see db.py).
@@ -393,10 +355,22 @@ class ArchiveStore:
             params.append(fts_query(query.text))
         clause = f"WHERE {' AND '.join(where)}" if where else ""  # fixed fragments only; every value is bound
         conn = self._conn()
-        total = conn.execute(f"SELECT count(*) FROM conversations c {clause}", params).fetchone()[0]  # noqa: S608
+        if query.text and len(where) == 1:
+            # Words alone: count the conversations of the matches in the index, without visiting a conversation.
+            total = conn.execute(
+                f"SELECT count(DISTINCT rowid >> {SEQ_BITS}) FROM messages_fts WHERE messages_fts MATCH ?",  # noqa: S608
+                params,
+            ).fetchone()[0]
+        else:
+            total = conn.execute(f"SELECT count(*) FROM conversations c {clause}", params).fetchone()[0]  # noqa: S608
+        if total == 0 or offset >= total:
+            return SearchResult(Page([], total, offset), contacts)
+        # Many matches: walk the conversations newest first and stop at the page (SQLite would rather fetch every
+        # match and sort them). Few: fetch them and sort, rather than walk past all the others.
+        walk = "INDEXED BY conversations_by_created" if total > WALK_ABOVE else ""
         rows = conn.execute(
-            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c {clause}"  # noqa: S608 - fixed fragments only
-            " ORDER BY c.created_ms DESC, c.id LIMIT ? OFFSET ?",
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c {walk} {clause}"  # noqa: S608 - fixed fragments
+            " ORDER BY c.created_ms DESC, c.rid DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         ).fetchall()
         return SearchResult(Page([_conversation(r) for r in rows], total, offset), contacts)
@@ -454,34 +428,32 @@ class ArchiveStore:
         until_ms: int | None = None,
         limit: int = 25,
     ) -> Report:
-        """Count, average, lowest and highest of a metric per team, agent, topic or week (Monday, UTC)."""
-        spec = _REPORTS[metric]
-        value, moment = spec["value"], spec["time"]
-        joins = ""
-        if by == "topic":
-            joins = f" JOIN conversation_topics t ON t.conversation_id = {spec['conversation']}"
-            key = "t.topic"
-        elif by == "week":
-            key = f"date({moment} / 1000, 'unixepoch', '-6 days', 'weekday 1')"
-        else:
-            key = spec[by]
-        where = [f"{value} IS NOT NULL"]
-        params: list[Any] = []
+        """Count, average, lowest and highest of a metric per team, agent, topic or week, from the weekly rollup
+        (so since/until count the whole weeks, Monday to Sunday UTC, they fall in)."""
+        where = ["metric = ?", "dimension = ?"]
+        params: list[Any] = [metric, by]
+        if since_ms is not None or until_ms is not None:
+            where.append("week != ''")
         if since_ms is not None:
-            where.append(f"{moment} >= ?")
-            params.append(since_ms)
+            where.append("week >= ?")
+            params.append(week_of(since_ms))
         if until_ms is not None:
-            where.append(f"{moment} <= ?")
-            params.append(until_ms)
-        satisfied = f", avg({value} >= 4)" if metric == "csat" else ", NULL"
-        order = "k DESC" if by == "week" else "n DESC, k"
-        sql = (
-            f"SELECT coalesce({key}, '(unknown)') AS k, count(*) AS n, avg({value}), min({value}), max({value})"  # noqa: S608
-            f"{satisfied} FROM {spec['from']}{joins} WHERE {' AND '.join(where)} GROUP BY k ORDER BY {order}"
+            where.append("week <= ?")
+            params.append(week_of(until_ms))
+        order = "key DESC" if by == "week" else "sum(n) DESC, key"
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT key, sum(n), sum(total) / sum(n), min(lowest), max(highest), sum(satisfied) * 1.0 / sum(n)"  # noqa: S608
+                f" FROM report_rollup WHERE {' AND '.join(where)} GROUP BY key ORDER BY {order}",
+                params,
+            )
+            .fetchall()
         )
-        rows = self._conn().execute(sql, params).fetchall()
+        csat = metric == "csat"
         report_rows = [
-            ReportRow(str(r[0]), r[1], _round(r[2]), _round(r[3]), _round(r[4]), _round(r[5], 3)) for r in rows
+            ReportRow(str(r[0]), r[1], _round(r[2]), _round(r[3]), _round(r[4]), _round(r[5], 3) if csat else None)
+            for r in rows
         ]
         return Report(by, metric, report_rows[:limit], len(report_rows), sum(r.count for r in report_rows))
 
