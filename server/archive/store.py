@@ -336,33 +336,49 @@ class ArchiveStore:
         if query.csat_max is not None:
             where.append("c.csat <= ?")
             params.append(query.csat_max)
+        # Filters that name a set of conversations (topic, tag, people, words) are intersected in one subquery: SQLite
+        # then visits only the conversations in all of them, instead of probing each set per conversation.
+        sets: list[str] = []
+        set_params: list[Any] = []
         if query.topic:
-            where.append("c.rid IN (SELECT rid FROM conversation_topics WHERE topic = ?)")
-            params.append(query.topic.strip())
+            sets.append("SELECT rid FROM conversation_topics WHERE topic = ?")
+            set_params.append(query.topic.strip())
         if query.tag:
-            where.append("c.rid IN (SELECT rid FROM message_tags WHERE tag = ?)")
-            params.append(query.tag.strip())
+            sets.append("SELECT rid FROM message_tags WHERE tag = ?")
+            set_params.append(query.tag.strip())
         for kind, value in (("agent", query.agent), ("team", query.team)):
             if value:
-                where.append("c.rid IN (SELECT rid FROM participants WHERE kind = ? AND name = ?)")
-                params.extend([kind, value.strip()])
+                sets.append("SELECT rid FROM participants WHERE kind = ? AND name = ?")
+                set_params.extend([kind, value.strip()])
         if query.person:
-            where.append("c.rid IN (SELECT rid FROM participants WHERE kind IN ('agent', 'team') AND name = ?)")
-            params.append(query.person.strip())
+            sets.append("SELECT rid FROM participants WHERE kind IN ('agent', 'team') AND name = ?")
+            set_params.append(query.person.strip())
         if query.text:
             # A match's rowid is its message's seq, whose high bits are the conversation's rid (see db.py).
-            where.append(f"c.rid IN (SELECT rowid >> {SEQ_BITS} FROM messages_fts WHERE messages_fts MATCH ?)")  # noqa: S608
-            params.append(fts_query(query.text))
+            sets.append(f"SELECT rowid >> {SEQ_BITS} FROM messages_fts WHERE messages_fts MATCH ?")  # noqa: S608
+            set_params.append(fts_query(query.text))
+        if sets:
+            where.append(f"c.rid IN ({' INTERSECT '.join(sets)})")
+            params.extend(set_params)
         clause = f"WHERE {' AND '.join(where)}" if where else ""  # fixed fragments only; every value is bound
         conn = self._conn()
-        if query.text and len(where) == 1:
-            # Words alone: count the conversations of the matches in the index, without visiting a conversation.
-            total = conn.execute(
-                f"SELECT count(DISTINCT rowid >> {SEQ_BITS}) FROM messages_fts WHERE messages_fts MATCH ?",  # noqa: S608
-                params,
-            ).fetchone()[0]
-        else:
+        if sets and len(where) == 1:
+            # Only set filters: count the intersection itself (in the indexes), without visiting a conversation.
+            compound = " INTERSECT ".join(sets) if len(sets) > 1 else f"SELECT DISTINCT * FROM ({sets[0]})"  # noqa: S608
+            total = conn.execute(f"SELECT count(*) FROM ({compound})", params).fetchone()[0]  # noqa: S608
+        elif where:
+            # One pass finds up to WALK_ABOVE matches: when that is all of them, they are the whole answer.
+            found = conn.execute(
+                f"SELECT c.rid, c.created_ms FROM conversations c {clause} LIMIT ?",  # noqa: S608 - fixed fragments
+                [*params, WALK_ABOVE + 1],
+            ).fetchall()
+            if len(found) <= WALK_ABOVE:
+                found.sort(key=lambda pair: (pair[1] or 0, pair[0]), reverse=True)
+                page = [rid for rid, _ in found[offset : offset + limit]]
+                return SearchResult(Page(self._rows_by_rid(page), len(found), offset), contacts)
             total = conn.execute(f"SELECT count(*) FROM conversations c {clause}", params).fetchone()[0]  # noqa: S608
+        else:
+            total = conn.execute("SELECT count(*) FROM conversations").fetchone()[0]
         if total == 0 or offset >= total:
             return SearchResult(Page([], total, offset), contacts)
         # Many matches: walk the conversations newest first and stop at the page (SQLite would rather fetch every
@@ -374,6 +390,18 @@ class ArchiveStore:
             [*params, limit, offset],
         ).fetchall()
         return SearchResult(Page([_conversation(r) for r in rows], total, offset), contacts)
+
+    def _rows_by_rid(self, rids: list[int]) -> list[ConversationRow]:
+        """These conversations, in this order."""
+        if not rids:
+            return []
+        rows = self._conn().execute(
+            f"SELECT c.rid, {_CONVERSATION_COLUMNS} FROM conversations c"  # noqa: S608 - placeholders only
+            f" WHERE c.rid IN ({', '.join('?' * len(rids))})",
+            rids,
+        )
+        by_rid = {row[0]: _conversation(row[1:]) for row in rows}
+        return [by_rid[rid] for rid in rids if rid in by_rid]
 
     def conversation(self, conversation_id: str, *, offset: int = 0, limit: int = 30) -> Conversation | None:
         """One conversation and a page of its messages in time order; None if the archive has no such id."""
