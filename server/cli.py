@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="run only the local Sprinklr sandbox (SPRINKLR_SANDBOX_* settings)")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8787)
+    sandbox.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="how the sandbox reads what the reference leaves open: default, strict, variant, legacy or hostile "
+        "(overrides SPRINKLR_SANDBOX_PROFILE; explicit SPRINKLR_SANDBOX_* knobs still win)",
+    )
 
     tools = sub.add_parser("tools", help="list the tools through a real MCP client session")
     tools.add_argument("--sandbox", action="store_true", help="use a fresh local sandbox instead of SPRINKLR_*")
@@ -46,7 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("--json", dest="args_json", help="all arguments as one JSON object")
     call.add_argument("--sandbox", action="store_true", help="use a fresh local sandbox instead of SPRINKLR_*")
 
-    sub.add_parser("check", help="validate the configuration and credentials with one cheap read")
+    check = sub.add_parser("check", help="validate the configuration and credentials with one cheap read")
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="also find out, in at most 20 read-only calls, what the account does where the API reference is "
+        "silent (page numbering, time filter form, accepted filters and sorts, page sizes) and keep the findings",
+    )
     from server.archive.cli import add_parser as add_archive_parser
 
     add_archive_parser(sub)
@@ -91,9 +103,20 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _serve(settings, args, demo=True)
     if command == "sandbox":
         from server.sandbox import SandboxConfig, serve
+        from server.sandbox.config import PROFILES
 
-        config = SandboxConfig.from_env()
-        print(f"Sprinklr sandbox on http://{args.host}:{args.port}/{config.env} (Ctrl-C to stop)", file=sys.stderr)
+        if args.profile is not None and args.profile not in PROFILES:
+            raise ConfigError(f"--profile must be one of {', '.join(PROFILES)}, got {args.profile!r}")
+        environ = dict(os.environ) | ({"SPRINKLR_SANDBOX_PROFILE": args.profile} if args.profile else {})
+        try:
+            config = SandboxConfig.from_env(environ)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        root = "" if config.env == "prod" else f"/{config.env}"
+        print(
+            f"Sprinklr sandbox ({config.profile} profile) on http://{args.host}:{args.port}{root} (Ctrl-C to stop)",
+            file=sys.stderr,
+        )
         serve(config, host=args.host, port=args.port)
         return 0
     if command in ("tools", "call"):
@@ -102,7 +125,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 return anyio.run(_list_tools, settings)
             return anyio.run(_call_tool, settings, args.tool, _tool_args(args))
     if command == "check":
-        return anyio.run(_check, load_settings())
+        return anyio.run(_check, load_settings(), args.probe)
     if command == "archive":
         from server.archive.cli import run as run_archive
 
@@ -115,12 +138,15 @@ def sandbox_settings(**overrides: Any) -> Iterator[Settings]:
     """Start the embedded sandbox on a free loopback port and yield settings that point the server at it."""
     from server.archive.demo import demo_archive
     from server.sandbox import SandboxConfig, running_sandbox
+    from server.sandbox.data import QUEUES
 
     config = SandboxConfig()
     # The sandbox ships a Sparkcentral archive of the year before its Sprinklr data, imported at start-up.
     with running_sandbox(config) as sandbox, demo_archive(sandbox.app_state.dataset) as archive:
         yield load_settings(
             **archive.settings(),
+            # Sprinklr documents no way to read queue names; a real deployment sets SPRINKLR_MCP_QUEUE_NAMES.
+            queue_names=QUEUES,
             env=config.env,
             api_key=config.api_key,
             access_token=config.access_token,
@@ -223,7 +249,7 @@ async def _call_tool(settings: Settings, name: str, arguments: dict[str, Any]) -
         return 1 if outcome.is_error else 0
 
 
-async def _check(settings: Settings) -> int:
+async def _check(settings: Settings, probe: bool = False) -> int:
     from server.errors import SprinklrError
     from server.runtime import open_app
 
@@ -233,5 +259,25 @@ async def _check(settings: Settings) -> int:
         except SprinklrError as exc:
             print(f"sprinklr-mcp: check failed: {exc}", file=sys.stderr)
             return 1
-    print(f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered {len(page.rows)} row.")
+        print(
+            f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered {len(page.rows)} row."
+        )
+        if probe:
+            from server.probe import run_probe
+
+            try:
+                findings, report = await run_probe(app.client)
+            except SprinklrError as exc:
+                print(f"sprinklr-mcp: the probe stopped: {exc}", file=sys.stderr)
+                return 1
+            app.client.findings_store.replace(findings)
+            print(f"Probe: {report.calls} API calls.")
+            for line in report.lines:
+                print(f"- {line}")
+            where = app.client.findings_store.path
+            print(
+                f"Saved to {where}; the server uses these findings from now on."
+                if where
+                else "Not saved (in-memory ledger): set SPRINKLR_MCP_LEDGER_PATH to keep the findings."
+            )
     return 0

@@ -1,7 +1,8 @@
 """Sparkcentral archive tools: search archived conversations, read one, and report response times and CSAT.
 
 Registered only when an archive is configured. The archive is local (imported export CSVs), so these tools cost no
-Sprinklr call; everything in it came from Sparkcentral and is shown as upstream text (Line, Code, Fenced).
+Sprinklr call; everything in it came from Sparkcentral and is upstream text: ids and identifiers through ident(),
+code-like values through word(), names and free text fenced.
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ from server.archive.store import (
 )
 from tools.args import Moment, Offset, Word, window
 from tools.common import Deps, deps, fit, now, result
-from tools.text import Fenced, Line, fenced, line, ours, word
+from tools.text import Fenced, Line, Text, fenced, ident, ours, word
 from tools.views import Page, View, duration
-from tools.views import Word as WordView
 
 T = TypeVar("T")
 MESSAGE_TEXT_LIMIT = 1500
@@ -43,7 +43,7 @@ _STRING = WithJsonSchema({"type": "string"})
 Contact = Annotated[str, Field(min_length=2, max_length=120, pattern=r"^[\w@+.()' -]+$"), _STRING]
 ConversationId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.:-]+$"), _STRING]
 Name = Annotated[Word, _STRING]
-Text = Annotated[str, Field(min_length=1, max_length=200), _STRING]
+Words = Annotated[str, Field(min_length=1, max_length=200), _STRING]
 
 
 def _iso(epoch_ms: int | None) -> str | None:
@@ -57,11 +57,11 @@ def _span(seconds: float | None) -> str | None:
 class ContactHit(View):
     """An archived contact found by an identifier: which one matched, and how."""
 
-    contact_id: Line
+    contact_id: Text
     matched_by: Literal["email", "phone", "handle", "name", "profile_id"]
-    value: Line | None = None
-    via: Line | None = Field(default=None, description="Where the identifier was seen: primary, attribute, ...")
-    medium: WordView | None = None
+    value: Text | None = None
+    via: Text | None = Field(default=None, description="Where the identifier was seen: primary, attribute, ...")
+    medium: Text | None = None
     conversations: int
     first: str | None = None
     last: str | None = None
@@ -70,13 +70,14 @@ class ContactHit(View):
 class ArchivedRow(View):
     """An archived conversation in a list."""
 
-    id: Line
+    id: Text
     created: str | None = None
-    status: WordView | None = None
-    channel: Line | None = None
-    customer: Line | None = None
-    topics: list[WordView] | None = None
-    agent: Line | None = None
+    status: Text | None = None
+    medium: Text | None = None
+    channel: Text | None = None
+    customer: Text | None = None
+    topics: list[Text] | None = None
+    agent: Text | None = None
     csat: int | None = None
     messages: int | None = None
 
@@ -95,8 +96,8 @@ class ArchivedMessage(View):
 
     time: str | None = None
     side: Literal["customer", "agent", "unknown"]
-    agent: Line | None = None
-    tags: list[WordView] | None = None
+    agent: Text | None = None
+    tags: list[Text] | None = None
     text: Fenced | None = None
     note: Line | None = None
     deleted: bool | None = None
@@ -105,17 +106,17 @@ class ArchivedMessage(View):
 class ArchivedDetail(ArchivedRow):
     """An archived conversation's row as the export had it."""
 
-    contact_id: Line | None = None
-    secondary: Line | None = None
-    team: Line | None = None
+    contact_id: Text | None = None
+    secondary: Text | None = None
+    team: Text | None = None
     resolved: str | None = None
-    resolved_by: WordView | None = None
-    reason: WordView | None = None
+    resolved_by: Text | None = None
+    reason: Text | None = None
     comment: Fenced | None = None
     first_response: str | None = None
     resolution: str | None = None
-    language: WordView | None = None
-    csat_status: WordView | None = None
+    language: Text | None = None
+    csat_status: Text | None = None
     csat_answer: Fenced | None = None
     only_messages: bool | None = Field(default=None, description="True when no conversation export had its row.")
 
@@ -132,7 +133,7 @@ class ArchivedConversation(Page):
 class ReportLine(View):
     """One group of a report."""
 
-    key: Line
+    key: Text
     count: int
     average: str | None = None
     lowest: str | None = None
@@ -178,10 +179,10 @@ async def _ask(work: Callable[[], T]) -> T:
 def contact_hit(match: ContactMatch, *, pii: bool) -> ContactHit:
     """The view of a matched contact."""
     return ContactHit(
-        contact_id=line(match.contact_id, 100) or ours("?"),
+        contact_id=ident(match.contact_id, 100) or ours("?"),
         matched_by=match.matched_by,
-        value=line(match.matched_value, 120, pii=pii),
-        via=line(match.source, 60),
+        value=ident(match.matched_value, 120, pii=pii),
+        via=word(match.source, 60),
         medium=word(match.medium),
         conversations=match.conversations,
         first=_iso(match.first_ms),
@@ -195,16 +196,16 @@ def archived_row(row: ConversationRow, *, pii: bool) -> ArchivedRow:
 
 
 def _row_fields(row: ConversationRow, *, pii: bool) -> dict[str, Any]:
-    medium, channel = line(row.medium, 40), line(row.channel, 80)
     counts = [n for n in (row.inbound, row.outbound) if n is not None]
     return {
-        "id": line(row.id, 100) or ours("?"),
+        "id": ident(row.id, 100) or ours("?"),
         "created": _iso(row.created_ms),
         "status": word(row.status),
-        "channel": line(f"{medium} · {channel}", 120) if medium and channel and medium != channel else medium,
-        "customer": line(row.contact_primary, 120, pii=pii),
+        "medium": word(row.medium),
+        "channel": ident(row.channel, 80) if row.channel != row.medium else None,
+        "customer": ident(row.contact_primary, 120, pii=pii),
         "topics": [w for w in (word(t) for t in row.topics[:10]) if w] or None,
-        "agent": line(row.agent, 80),
+        "agent": fenced(row.agent, 80),
         "csat": row.csat,
         "messages": sum(counts) if counts else None,
     }
@@ -213,9 +214,9 @@ def _row_fields(row: ConversationRow, *, pii: bool) -> dict[str, Any]:
 def _detail(row: ConversationRow, *, pii: bool, limit: int) -> ArchivedDetail:
     return ArchivedDetail(
         **_row_fields(row, pii=pii),
-        contact_id=line(row.contact_id, 100),
-        secondary=line(row.contact_secondary, 120, pii=pii),
-        team=line(row.team, 80),
+        contact_id=ident(row.contact_id, 100),
+        secondary=ident(row.contact_secondary, 120, pii=pii),
+        team=fenced(row.team, 80),
         resolved=_iso(row.resolved_ms),
         resolved_by=word(row.resolved_by),
         reason=word(row.resolve_reason),
@@ -237,7 +238,7 @@ def _message(message: MessageRow, *, pii: bool, limit: int) -> ArchivedMessage:
     return ArchivedMessage(
         time=_iso(message.created_ms),
         side=side,
-        agent=line(message.agent, 80),
+        agent=fenced(message.agent, 80),
         tags=[w for w in (word(t) for t in message.tags[:10]) if w] or None,
         text=fenced(message.content, limit, pii=pii),
         note=ours(NO_CONTENT) if message.content is None else None,
@@ -256,7 +257,7 @@ def _csat_range(csat: str | None) -> tuple[int | None, int | None]:
 async def search_sparkcentral(
     ctx: Context,
     contact: Annotated[Contact | None, Field(description="Email, phone, @handle or contact id")] = None,
-    text: Annotated[Text | None, Field(description="Words in messages")] = None,
+    text: Annotated[Words | None, Field(description="Words in messages")] = None,
     since: Moment | None = None,
     until: Moment | None = None,
     status: Name | None = None,
@@ -373,7 +374,7 @@ async def get_sparkcentral_report(
     seconds = metric != "csat"
     rows = [
         ReportLine(
-            key=line(r.key, 80) or ours("?"),
+            key=ours(r.key) if by == "week" else word(r.key, 80) or ours("?"),
             count=r.count,
             average=_span(r.average) if seconds else _score(r.average),
             lowest=_span(r.minimum) if seconds else _score(r.minimum),

@@ -18,10 +18,12 @@ import html
 import re
 import secrets
 import unicodedata
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import GetCoreSchemaHandler, SerializationInfo
+from pydantic import GetCoreSchemaHandler, PlainSerializer, SerializationInfo, WithJsonSchema
 from pydantic_core import core_schema
+
+from server.pii import redact
 
 # Zero-width, bidi and other invisible format characters, variation selectors and the tag block.
 _INVISIBLE = re.compile(
@@ -34,11 +36,10 @@ _NEWLINES = re.compile(r"\s*(?:\r\n|\r|\n)\s*")
 _TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^<>]{0,500}>")
 _SCRIPT = re.compile(r"<\s*(script|style)\b.*?<\s*/\s*\1\s*>", re.IGNORECASE | re.DOTALL)
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]{2,}")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_CARD = re.compile(r"(?<![\w+/-])(?:\d[ -]?){12,18}\d(?![\w/-])")
-# A phone number stands alone: not glued to letters, slashes or dashes (INV-2025-356095 is an invoice, not a phone).
-_PHONE = re.compile(r"(?<![\w/-])\+?\d[\d\s().-]{7,}\d(?![\w/-])")
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.&/()+'#-]{0,47}$")
+# A code-like value: a few short words (status "Awaiting Customer", channel "SINA_WEIBO", language "pt-BR").
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.&/()+'#-]{0,31}(?: [A-Za-z0-9_.&/()+'#-]{1,31}){0,3}$")
+# An identifier: one token of letters, digits and the punctuation ids, handles, emails and URLs use.
+_IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+/=?&%~#-]{0,299}$")
 # Cleaning is linear, but a huge field would still be cleaned whole before being cut: cut the raw text first, with
 # room for what cleaning removes.
 _RAW_SLACK = 4
@@ -89,6 +90,22 @@ def _wrap(value: Fenced, info: SerializationInfo) -> str:
     return f"<<untrusted:{nonce}>>{value}<</untrusted:{nonce}>>"
 
 
+def _serialize(value: _Checked, info: SerializationInfo) -> str:
+    """One serializer for a field that may hold any checked text: Fenced is wrapped, the others are as they are.
+
+    Pydantic serializes a union by inference, which would lose the fence: this is set on the union itself.
+    """
+    return _wrap(value, info) if isinstance(value, Fenced) else str(value)
+
+
+# A view field that may hold any checked text (a code, a cleaned line, or fenced free text).
+Text = Annotated[
+    Line | Code | Fenced,
+    PlainSerializer(_serialize, return_type=str),
+    WithJsonSchema({"type": "string"}),
+]
+
+
 def new_fence_id() -> str:
     """A fresh random id for one result's untrusted-content marks."""
     return secrets.token_hex(3)
@@ -111,24 +128,6 @@ def clean(text: str, *, keep_breaks: bool = False) -> str:
     # Angle brackets left over cannot open or close a fence once they are not angle brackets.
     text = text.replace("<", "‹").replace(">", "›")
     return _SPACES.sub(" ", text).strip()
-
-
-def redact(text: str) -> str:
-    """Mask email addresses, card-like numbers and phone numbers."""
-    text = _EMAIL.sub("[email]", text)
-    text = _CARD.sub(lambda m: "[card]" if _luhn(re.sub(r"\D", "", m.group())) else m.group(), text)
-    return _PHONE.sub("[phone]", text)
-
-
-def _luhn(digits: str) -> bool:
-    """True for a 13-19 digit number that passes the Luhn check, as payment card numbers do."""
-    if not 13 <= len(digits) <= 19:
-        return False
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char) * (2 if position % 2 else 1)
-        total += value - 9 if value > 9 else value
-    return total % 10 == 0
 
 
 def _prepare(raw: object, limit: int, *, keep_breaks: bool, pii: bool) -> str | None:
@@ -167,8 +166,16 @@ def code(raw: object) -> Code | None:
 
 
 def word(raw: object, limit: int = 80, *, pii: bool = False) -> Code | Fenced | None:
-    """A picklist-like value: as a Code when its shape is safe, else fenced (a label is upstream data too)."""
+    """A code-like value (status, channel, language): as a Code when its shape is safe, else fenced."""
     return code(raw) or fenced(raw, limit, pii=pii)
+
+
+def ident(raw: object, limit: int = 300, *, pii: bool = False) -> Line | Fenced | None:
+    """An identifier, handle, email or link: one cleaned token when its shape is that of one, else fenced."""
+    text = _prepare(raw, limit, keep_breaks=False, pii=pii)
+    if text is None:
+        return None
+    return Line(text) if _IDENT.match(text) else Fenced(text)
 
 
 def label(raw: object, limit: int = 48) -> Line | None:
