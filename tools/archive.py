@@ -44,6 +44,8 @@ Contact = Annotated[str, Field(min_length=2, max_length=120, pattern=r"^[\w@+.()
 ConversationId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.:-]+$"), _STRING]
 Name = Annotated[Word, _STRING]
 Words = Annotated[str, Field(min_length=1, max_length=200), _STRING]
+# An ISO date or datetime (UTC), as everywhere: "since" and "until" need no description of their own.
+Day = Annotated[Moment, _STRING]
 
 
 def _iso(epoch_ms: int | None) -> str | None:
@@ -258,8 +260,8 @@ async def search_sparkcentral(
     ctx: Context,
     contact: Annotated[Contact | None, Field(description="Email, phone, @handle or contact id")] = None,
     text: Annotated[Words | None, Field(description="Words in messages")] = None,
-    since: Moment | None = None,
-    until: Moment | None = None,
+    since: Day | None = None,
+    until: Day | None = None,
     status: Name | None = None,
     channel: Name | None = None,
     topic: Name | None = None,
@@ -270,8 +272,7 @@ async def search_sparkcentral(
     offset: Offset = 0,
     limit: Annotated[int, Field(ge=1, le=50)] = 10,
 ) -> CallToolResult:
-    """Search archived Sparkcentral conversations (before Sprinklr), newest first, with the total; all filters
-    given must hold."""
+    """Search archived Sparkcentral conversations (before Sprinklr), newest first, with the total."""
     d = deps(ctx)
     store = _store(d)
     low, high = window(since, until, None, now=now())
@@ -330,8 +331,8 @@ async def get_sparkcentral_conversation(
     offset: Offset = 0,
     limit: Annotated[int, Field(ge=1, le=100)] = 30,
 ) -> CallToolResult:
-    """An archived Sparkcentral conversation (id from search_sparkcentral): status, topics, CSAT, times, agent, and
-    its messages oldest first, paged."""
+    """An archived Sparkcentral conversation (id from search_sparkcentral): status, topics, CSAT, times, agent;
+    messages oldest first."""
     d = deps(ctx)
     store = _store(d)
     found = await _ask(lambda: store.conversation(conversation_id, offset=offset, limit=limit))
@@ -362,11 +363,10 @@ async def get_sparkcentral_report(
     ctx: Context,
     by: ReportBy,
     metric: ReportMetric = "response_time",
-    since: Moment | None = None,
-    until: Moment | None = None,
+    since: Day | None = None,
+    until: Day | None = None,
 ) -> CallToolResult:
-    """Sparkcentral archive response times, resolution times or CSAT by team, agent, topic or week: count,
-    average, lowest, highest. since/until count whole weeks."""
+    """Sparkcentral response times, resolution times or CSAT by team, agent, topic or week (whole weeks)."""
     d = deps(ctx)
     store = _store(d)
     low, high = window(since, until, None, now=now())
