@@ -7,8 +7,9 @@ lifespan (server/app.py), the CLI's `check` and the tests use it alike.
 from __future__ import annotations
 
 import logging
+import time
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,10 @@ from server.auth import SprinklrAuth
 from server.cache import IN_MEMORY_FACTOR, Cache, CacheBackend, MemoryBackend, RedisBackend
 from server.findings import FindingsStore
 from server.guard import ReadOnlyGuard, ReadOnlyTransport
-from server.ledger import FileLedger, Ledger, MemoryLedger, RedisLedger, default_ledger_path
+from server.ledger import FallbackLedger, FileLedger, Ledger, MemoryLedger, RedisLedger, default_ledger_path
 from server.quota import QuotaGuard
 from server.record import RecordingTransport
+from server.scrub import Scrubber
 from server.settings import Settings
 from server.sprinklr import SprinklrClient
 from server.tenant import Tenant
@@ -50,6 +52,7 @@ class AppContext:
     ledger_kind: str
     http: httpx.AsyncClient
     tenant: Tenant
+    scrub: Scrubber
     # The Sparkcentral archive, when SPARKCENTRAL_EXPORT_DIR or SPARKCENTRAL_SFTP_URL is set (read-only here).
     archive: ArchiveStore | None = None
 
@@ -62,13 +65,17 @@ def findings_path(settings: Settings, tenant: Tenant) -> Path | None:
     return folder / f"findings-{tenant.id}.json"
 
 
-def make_ledger(settings: Settings) -> tuple[Ledger, str]:
-    """Redis when configured (shared by replicas), else a file in the user's cache dir (shared by processes)."""
+def make_ledger(settings: Settings, clock: Callable[[], float] = time.time) -> tuple[Ledger, str]:
+    """Redis when configured (shared by replicas), else a file in the user's cache dir (shared by processes).
+
+    A shared ledger comes wrapped in FallbackLedger: while it fails, this process keeps to the limits on its own.
+    """
     if settings.redis_url:
-        return RedisLedger(settings.redis_url), "redis"
+        return FallbackLedger(RedisLedger(settings.redis_url), clock=clock), "redis"
     if settings.ledger_path == ":memory:":
         return MemoryLedger(), "memory"
-    return (FileLedger(settings.ledger_path) if settings.ledger_path else FileLedger()), "file"
+    file = FileLedger(settings.ledger_path) if settings.ledger_path else FileLedger()
+    return FallbackLedger(file, clock=clock), "file"
 
 
 def make_cache(settings: Settings) -> Cache:
@@ -95,7 +102,12 @@ def _proxy_for(url: str) -> str | None:
 
 
 def make_http(
-    settings: Settings, quota: QuotaGuard, ledger: Ledger, key: str, inner: httpx.AsyncBaseTransport | None = None
+    settings: Settings,
+    quota: QuotaGuard,
+    ledger: Ledger,
+    key: str,
+    scrub: Scrubber,
+    inner: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
     """The one HTTP client: auth on top, then the read-only guard, then the quota, then the network."""
     root = settings.api_root
@@ -105,7 +117,7 @@ def make_http(
         inner = httpx.AsyncHTTPTransport(proxy=_proxy_for(root), trust_env=True, retries=0)
     if settings.record_dir:
         # Innermost, so that every attempt that reaches the network is recorded, retries and refreshes too.
-        inner = RecordingTransport(inner, Path(settings.record_dir).expanduser(), root, settings.secrets())
+        inner = RecordingTransport(inner, Path(settings.record_dir).expanduser(), root, scrub)
     transport = ReadOnlyTransport(QuotaTransport(inner, quota), ReadOnlyGuard(root))
     auth = SprinklrAuth(
         api_key=settings.api_key,
@@ -115,6 +127,7 @@ def make_http(
         token_url=f"{root}/oauth/token",
         ledger=ledger,
         ledger_key=key,
+        scrub=scrub,
     )
     return httpx.AsyncClient(
         base_url=root,
@@ -128,9 +141,19 @@ def make_http(
 
 
 @asynccontextmanager
-async def open_app(settings: Settings, inner: httpx.AsyncBaseTransport | None = None) -> AsyncIterator[AppContext]:
-    """Create the shared client, cache, quota and ledger, and close them all on exit."""
-    ledger, kind = make_ledger(settings)
+async def open_app(
+    settings: Settings,
+    inner: httpx.AsyncBaseTransport | None = None,
+    scrub: Scrubber | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> AsyncIterator[AppContext]:
+    """Create the shared client, cache, quota and ledger, and close them all on exit; `clock` is the quota's.
+
+    `scrub` is the server's scrubber, shared with its log filter; tokens refreshed later are registered in it.
+    """
+    scrub = scrub if scrub is not None else Scrubber.from_settings(settings)
+    ledger, kind = make_ledger(settings, clock)
     tenant = tenant_of(settings)
     key = tenant.id
     quota = QuotaGuard(
@@ -140,13 +163,18 @@ async def open_app(settings: Settings, inner: httpx.AsyncBaseTransport | None = 
         per_hour=settings.rate_per_hour,
         bulk_reserve=min(settings.bulk_reserve, settings.rate_per_hour // 2),
         max_wait=settings.max_wait_seconds,
+        # A call counts as reaching Sprinklr at any moment until its answer is back (or a timeout has surely passed):
+        # a request slow to leave a busy process can no longer land in the next second's window.
+        in_flight=settings.timeout_seconds + 10,
+        clock=clock,
     )
     cache = make_cache(settings)
-    http = make_http(settings, quota, ledger, key, inner)
-    client = SprinklrClient(http, cache, tenant=tenant, findings=FindingsStore(findings_path(settings, tenant)))
+    http = make_http(settings, quota, ledger, key, scrub, inner)
+    findings = FindingsStore(findings_path(settings, tenant))
+    client = SprinklrClient(http, cache, tenant=tenant, scrub=scrub, findings=findings)
     archive = ArchiveStore(archive_path(settings)) if settings.archive_configured else None
     try:
-        yield AppContext(settings, client, cache, quota, ledger, kind, http, tenant, archive)
+        yield AppContext(settings, client, cache, quota, ledger, kind, http, tenant, scrub, archive)
     finally:
         if archive is not None:
             archive.close()

@@ -127,6 +127,22 @@ class Settings(ArchiveFields):
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias=AliasChoices("SPRINKLR_MCP_ALLOWED_ORIGINS")
     )
+    # Streamable HTTP bounds (server/http.py): slow or greedy clients must not starve the others.
+    http_max_connections: int = Field(
+        default=1000, ge=8, le=100_000, validation_alias=AliasChoices("SPRINKLR_MCP_HTTP_MAX_CONNECTIONS")
+    )
+    http_header_timeout: float = Field(
+        default=5.0, gt=0, le=300, validation_alias=AliasChoices("SPRINKLR_MCP_HTTP_HEADER_TIMEOUT")
+    )
+    http_body_timeout: float = Field(
+        default=30.0, gt=0, le=3600, validation_alias=AliasChoices("SPRINKLR_MCP_HTTP_BODY_TIMEOUT")
+    )
+    http_max_sessions: int = Field(
+        default=200, ge=1, le=100_000, validation_alias=AliasChoices("SPRINKLR_MCP_HTTP_MAX_SESSIONS")
+    )
+    http_session_idle: float = Field(
+        default=600.0, ge=1, le=86_400, validation_alias=AliasChoices("SPRINKLR_MCP_HTTP_SESSION_IDLE")
+    )
 
     @field_validator("env")
     @classmethod
@@ -142,6 +158,15 @@ class Settings(ArchiveFields):
         if value is not None and not value.get_secret_value().strip():
             raise ValueError("must not be empty")
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_usable(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from server.ledger.redis import check_redis_url  # the ledger owns what a usable Redis URL is
+
+        return check_redis_url(value.strip())
 
     @field_validator("custom_fields", mode="before")
     @classmethod
@@ -225,7 +250,14 @@ class Settings(ArchiveFields):
 
     def secrets(self) -> list[str]:
         """Every configured secret, for scrubbing them from anything shown or recorded."""
-        values = (self.api_key, self.access_token, self.refresh_token, self.api_secret, self.http_token)
+        values = (
+            self.api_key,
+            self.access_token,
+            self.refresh_token,
+            self.api_secret,
+            self.http_token,
+            self.sparkcentral_sftp_password,
+        )
         return [value.get_secret_value() for value in values if value is not None]
 
     def enabled_tools(self) -> frozenset[str]:
