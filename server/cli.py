@@ -240,6 +240,9 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument(
         "--sandbox", action="store_true", help="an entry that runs the demo sandbox over stdio (no credentials)"
     )
+    from server.archive.cli import add_parser as add_archive_parser
+
+    add_archive_parser(sub)
     return parser
 
 
@@ -385,6 +388,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return anyio.run(_check, load_settings(), args.probe)
     if command == "config":
         return _print_config(args.client, sandbox=args.sandbox)
+    if command == "archive":
+        from server.archive.cli import run as run_archive
+
+        return run_archive(args)
     raise AssertionError(command)  # pragma: no cover - argparse restricts commands
 
 
@@ -401,12 +408,15 @@ def _settings_or_hint() -> Settings:
 @contextlib.contextmanager
 def sandbox_settings(**overrides: Any) -> Iterator[Settings]:
     """Start the embedded sandbox on a free loopback port and yield settings that point the server at it."""
+    from server.archive.demo import demo_archive
     from server.sandbox import SandboxConfig, running_sandbox
     from server.sandbox.data import QUEUES
 
     config = SandboxConfig()
-    with running_sandbox(config) as sandbox:
+    # The sandbox ships a Sparkcentral archive of the year before its Sprinklr data, imported at start-up.
+    with running_sandbox(config) as sandbox, demo_archive(sandbox.app_state.dataset) as archive:
         yield load_settings(
+            **archive.settings(),
             # Sprinklr documents no way to read queue names; a real deployment sets SPRINKLR_MCP_QUEUE_NAMES.
             queue_names=QUEUES,
             env=config.env,
@@ -421,10 +431,15 @@ def sandbox_settings(**overrides: Any) -> Iterator[Settings]:
 
 
 def _listing_settings() -> Settings:
-    """Settings that are enough to list tools (nothing is sent to Sprinklr), whatever the environment holds."""
-    # Built without reading the environment, so that `call --help` works before anything is configured.
+    """Settings of a `--sandbox` server, enough to list its tools without starting it (nothing is opened or sent)."""
+    # Built without reading the environment, so that `call --help` works before anything is configured. The sandbox
+    # ships a Sparkcentral archive, so an archive is configured too (its store opens only when a tool reads it).
     return Settings.model_construct(
-        env="prod2", api_key=SecretStr("unused"), access_token=SecretStr("unused"), ledger_path=":memory:"
+        env="prod2",
+        api_key=SecretStr("unused"),
+        access_token=SecretStr("unused"),
+        ledger_path=":memory:",
+        sparkcentral_export_dir="sandbox-archive",
     )
 
 

@@ -25,6 +25,8 @@ TOOL_GROUPS: dict[str, tuple[str, ...]] = {
     "messages": ("get_case_messages", "get_message", "search_messages"),
     "profiles": ("lookup_profile",),
     "status": ("quota_status",),
+    # Registered only when a Sparkcentral archive is configured.
+    "sparkcentral": ("search_sparkcentral", "get_sparkcentral_conversation", "get_sparkcentral_report"),
 }
 
 _ENV_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
@@ -40,7 +42,48 @@ class ConfigError(Exception):
     """Configuration is missing or malformed; the message names the variable and what is expected."""
 
 
-class Settings(BaseSettings):
+class ArchiveFields(BaseSettings):
+    """The optional Sparkcentral archive (SPARKCENTRAL_* variables); `sprinklr-mcp archive` reads only these."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    sparkcentral_export_dir: str | None = Field(default=None, validation_alias=AliasChoices("SPARKCENTRAL_EXPORT_DIR"))
+    sparkcentral_sftp_url: str | None = Field(default=None, validation_alias=AliasChoices("SPARKCENTRAL_SFTP_URL"))
+    sparkcentral_sftp_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SPARKCENTRAL_SFTP_PASSWORD")
+    )
+    sparkcentral_sftp_key_file: str | None = Field(
+        default=None, validation_alias=AliasChoices("SPARKCENTRAL_SFTP_KEY_FILE")
+    )
+    sparkcentral_sftp_known_hosts: str | None = Field(
+        default=None, validation_alias=AliasChoices("SPARKCENTRAL_SFTP_KNOWN_HOSTS")
+    )
+    sparkcentral_archive_path: str | None = Field(
+        default=None, validation_alias=AliasChoices("SPARKCENTRAL_ARCHIVE_PATH")
+    )
+    sparkcentral_timezone: str = Field(default="UTC", validation_alias=AliasChoices("SPARKCENTRAL_TIMEZONE"))
+
+    @field_validator("sparkcentral_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from server.archive.config import check_timezone
+
+        return check_timezone(value)
+
+    @field_validator("sparkcentral_sftp_url")
+    @classmethod
+    def _sftp_shape(cls, value: str | None) -> str | None:
+        from server.archive.config import check_sftp_url
+
+        return None if value is None or not value.strip() else check_sftp_url(value.strip())
+
+    @property
+    def archive_configured(self) -> bool:
+        """True when an export directory or SFTP location is set."""
+        return bool(self.sparkcentral_export_dir or self.sparkcentral_sftp_url)
+
+
+class Settings(ArchiveFields):
     """Everything the server needs to know, from the environment (never read at import time)."""
 
     model_config = SettingsConfigDict(env_prefix="SPRINKLR_", extra="ignore", frozen=True, populate_by_name=True)
@@ -217,7 +260,14 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every configured secret, for scrubbing them from anything shown or recorded."""
-        values = (self.api_key, self.access_token, self.refresh_token, self.api_secret, self.http_token)
+        values = (
+            self.api_key,
+            self.access_token,
+            self.refresh_token,
+            self.api_secret,
+            self.http_token,
+            self.sparkcentral_sftp_password,
+        )
         return [value.get_secret_value() for value in values if value is not None]
 
     def enabled_tools(self) -> frozenset[str]:
@@ -243,10 +293,10 @@ def default_api_root(env: str) -> str:
 
 def variable_name(field: str) -> str:
     """The environment variable that sets a Settings field (its alias when it has one, else SPRINKLR_<FIELD>)."""
-    if field.startswith("SPRINKLR_"):  # validation errors locate aliased fields by their alias
-        return field
     info = Settings.model_fields.get(field)
-    alias = info.validation_alias if info is not None else None
+    if info is None:  # validation errors locate aliased fields by their alias, which is the variable
+        return field
+    alias = info.validation_alias
     if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
         return alias.choices[0]
     if isinstance(alias, str):

@@ -121,8 +121,14 @@ def interrupt(process: subprocess.Popen[str]) -> tuple[int, str]:
 
 
 def listing_settings() -> Settings:
-    """Settings enough to list the tools in-process (nothing reaches Sprinklr)."""
-    return Settings(env="prod2", api_key="unused", access_token="unused", ledger_path=":memory:")
+    """Settings enough to list the tools in-process, the archive's too (nothing reaches Sprinklr or the archive)."""
+    return Settings(
+        env="prod2",
+        api_key="unused",
+        access_token="unused",
+        ledger_path=":memory:",
+        sparkcentral_export_dir="sandbox-archive",
+    )
 
 
 async def tool_descriptions() -> dict[str, str]:
@@ -147,10 +153,14 @@ def entries(listing: str) -> dict[str, str]:
     return found
 
 
+ARCHIVE_TOOLS = frozenset({"search_sparkcentral", "get_sparkcentral_conversation", "get_sparkcentral_report"})
+
+
 def test_tools_with_sandbox_lists_all_the_tools(tmp_path: Path) -> None:
     done = run("tools", "--sandbox", env={}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert set(entries(done.stdout)) == ALL_TOOLS
+    # The sandbox ships a Sparkcentral archive, so its three tools are listed too.
+    assert set(entries(done.stdout)) == ALL_TOOLS | ARCHIVE_TOOLS
 
 
 @pytest.mark.anyio
@@ -239,8 +249,8 @@ def test_an_unknown_tool_name_is_one_line_that_suggests_the_closest(command: str
 def test_call_help_lists_the_tool_names_the_server_offers_without_any_configuration(tmp_path: Path) -> None:
     done = run("call", "--help", env={}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    listed = " ".join(done.stdout.split()).split("tools: ", 1)[1]
-    assert {name.strip(",") for name in listed.split()[: len(ALL_TOOLS)]} == ALL_TOOLS
+    paragraph = done.stdout.split("\ntools: ", 1)[1].split("\n\n", 1)[0]
+    assert {name.strip(",") for name in paragraph.split()} == ALL_TOOLS | ARCHIVE_TOOLS
     assert "--json-out" in done.stdout
 
 
@@ -602,7 +612,7 @@ async def test_config_sandbox_entry_starts_a_real_stdio_server_by_its_absolute_p
     params = StdioServerParameters(command=command, args=args, env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
     async with Client(params) as session:
         listing = await session.list_tools()
-    assert {tool.name for tool in listing.tools} == ALL_TOOLS
+    assert {tool.name for tool in listing.tools} == ALL_TOOLS | ARCHIVE_TOOLS  # the sandbox ships an archive
 
 
 def test_config_for_claude_and_cursor_has_the_serve_entry_with_the_variables_to_fill_in(tmp_path: Path) -> None:
