@@ -1,7 +1,8 @@
 """Settings of the local Sprinklr sandbox, given in code or read from SPRINKLR_SANDBOX_* variables.
 
 Where the reference is silent (page sizes, formats, envelopes, which keys a filter accepts, ...) the sandbox has a
-knob for each plausible reading, and named profiles that bundle them; the README section "The sandbox" explains each one.
+knob for each plausible reading, and named profiles that bundle them; the README's section "The sandbox" explains
+each one.
 """
 
 from __future__ import annotations
