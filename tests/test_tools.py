@@ -239,7 +239,7 @@ async def test_get_case_refuses_bad_arguments_in_one_line_before_anything_is_sen
     assert sandbox.requests() == 0
 
 
-# -- activity: who is waiting on whom ---------------------------------------------------------------------------------
+# -- activity: who is waiting on whom --------------------------------------------------------------------------------
 
 
 def expected_activity(messages: list[JSON]) -> JSON:

@@ -96,7 +96,8 @@ class Tools:
         answer = await self.call(name, arguments)
         assert answer.is_error, f"expected an error from {name}({arguments}), got:\n{answer.text[:500]}"
         text = answer.text
-        assert "Traceback" not in text and "\n" not in text.strip(), f"not one line: {text!r}"
+        assert "Traceback" not in text, text
+        assert "\n" not in text.strip(), f"not one line: {text!r}"
         assert len(text) < 600, f"an error of {len(text)} characters is not one clear line"
         return text
 
@@ -196,9 +197,8 @@ def fence_ids(text: str) -> set[str]:
             closing = ANY_MARK.search(line, opening.end())
             assert closing, f"line {number}: a fence opened and not closed on its line: {line!r}"
             closed = CLOSING.fullmatch(closing.group())
-            assert closed and closed.group(1) == opened.group(1), (
-                f"line {number}: fence {opened.group(1)} closed by {closing.group()!r}: {line!r}"
-            )
+            assert closed, f"line {number}: a fence is followed by a mark that does not close it: {line!r}"
+            assert closed.group(1) == opened.group(1), f"line {number}: fence {opened.group(1)} closed by another id"
             ids.add(opened.group(1))
             position = closing.end()
     return ids
