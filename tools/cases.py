@@ -259,7 +259,8 @@ async def _search(d: Deps, filters: list[dict[str, Any]], sorts: list[dict[str, 
             if key in refused:
                 d.client.findings_store.update(extended_keys=False)
                 raise ToolError(
-                    f"This Sprinklr account's case search does not accept a {name} filter ({exc.detail}). Search "
+                    f"This Sprinklr account's case search does not accept {'an' if name[0] in 'aeiou' else 'a'} "
+                    f"{name} filter ({exc.detail}). Search "
                     f"without it (e.g. by time) and read {name} from the results."
                 ) from None
         raise
@@ -278,27 +279,45 @@ def _cases(rows: list[dict[str, Any]]) -> list[Case]:
 async def _counts(
     d: Deps, by: CountBy, filters: list[dict[str, Any]], values: Values, arguments: dict[str, Any]
 ) -> CallToolResult:
-    """Cases per value of a field: one search per value, with the smallest page, counting by totalCount."""
-    known = values.of(by)[:MAX_GROUPS]
-    if not known:
+    """Cases per value of a field: one search per value, with the smallest page, counting by totalCount.
+
+    Spellings of one value (a language or country as code and as name) are one group: each would find the same
+    cases, so counting both would count those cases twice.
+    """
+    groups: dict[tuple[str, ...], tuple[str, list[dict[str, Any]]]] = {}
+    for value in values.of(by):
+        group, _ = await _filters(d, {by: [value]}, values, None, None, None)
+        sent = tuple(sorted(str(v) for v in group[-1]["values"]))
+        groups.setdefault(sent, (value, group[1:]))
+    if not groups:
         raise ToolError(f"No values of {by} are known for this account yet; try list_values.")
+    counted = list(groups.values())[:MAX_GROUPS]
     counts: dict[str, int | None] = {}
     limiter = anyio.CapacityLimiter(4)
 
-    async def count(value: str) -> None:
-        group, _ = await _filters(d, {by: [value]}, values, None, None, None)
+    async def count(value: str, group: list[dict[str, Any]]) -> None:
         async with limiter:
-            page = await _search(d, filters + group[1:], [{"key": "createdTime", "order": "DESC"}], 0, 1)
+            page = await _search(d, filters + group, [{"key": "createdTime", "order": "DESC"}], 0, 1)
         counts[value] = page.total
 
-    async with anyio.create_task_group() as tasks:
-        for value in known:
-            tasks.start_soon(count, value)
-    ordered = {value: counts.get(value) for value in known}
+    try:
+        async with anyio.create_task_group() as tasks:
+            for value, group in counted:
+                tasks.start_soon(count, value, group)
+    except ExceptionGroup as failed:
+        # Every count failed or was cancelled for the same reason: say it once, as the tool's error.
+        raise _first_leaf(failed) from None
+    ordered = {value: counts.get(value) for value, _ in counted}
     total = sum(v for v in ordered.values() if v)
     view = CaseList(counts=ordered, total=total)
-    others = len(values.of(by)) - len(known)
-    head = f"Cases by {by} matching {_describe(arguments)} ({len(known)} values, {len(known)} Sprinklr calls)."
+    others = len(groups) - len(counted)
+    head = f"Cases by {by} matching {_describe(arguments)} ({len(counted)} values, {len(counted)} Sprinklr calls)."
     if others > 0:
         head += f" {others} rarer values not counted."
     return result(view, head, d)
+
+
+def _first_leaf(group: BaseExceptionGroup[Exception]) -> Exception:
+    """The first exception inside a (possibly nested) exception group."""
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
