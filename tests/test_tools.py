@@ -8,15 +8,20 @@ anything reaches Sprinklr.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from mcp import Client
 
 from server.app import build_server
+from server.sandbox import data as sandbox_data
+from server.sandbox.corpus import COUNTRY_NAMES
 from server.sandbox.data import BRAND_FIELD, COUNTRY_FIELD, LANGUAGE_FIELD, QUEUES, Dataset
 from server.sandbox.runner import RunningSandbox
 from tests.conftest import OPEN_LIMITS, SandboxAdmin, sandbox_settings
@@ -28,6 +33,7 @@ from tests.toolkit import (
     duration_seconds,
     live,
     minute,
+    newest_first,
     prop,
     side,
     unfenced,
@@ -43,6 +49,8 @@ DOCUMENTED_TYPES = {
     "INSTAGRAM": {"36": "Post", "37": "Comment", "306": "Reply", "320": "Direct Message"},
     "LINKEDIN": {"16": "Post", "69": "Company Post", "70": "Company Comment"},
 }
+# Language codes and names as the sandbox spells them (older sandboxes hold codes only).
+LANGUAGE_NAMES: dict[str, str] = getattr(sandbox_data, "LANGUAGE_NAMES", {})
 PLAIN = re.compile(r"^[\w .,;:!?'’()/@#&%$€£+*=-]*$")
 
 
@@ -518,3 +526,310 @@ async def test_a_malformed_message_id_is_refused_before_anything_is_sent(
     text = await tools.error("get_message", {"message_id": message_id})
     assert "message_id" in text
     assert sandbox.requests() == 0
+
+
+# -- search_cases ------------------------------------------------------------------------------------------------------
+
+
+def country_code(value: str) -> str:
+    """A country as the sandbox's code, whether the case spells it as code or name."""
+    return {name: code for code, name in COUNTRY_NAMES.items()}.get(value, value)
+
+
+def language_code(value: str) -> str:
+    """A language as the sandbox's code, whether the case holds the code or the name."""
+    return {name: code for code, name in LANGUAGE_NAMES.items()}.get(value, value)
+
+
+def queue_ids(case: JSON) -> list[str]:
+    return [q["queueId"] for q in case["workflow"].get("queues", [])]
+
+
+# (argument, value given as a person would type it, the cases it must find).
+CASE_FILTERS: list[tuple[str, list[str], Any]] = [
+    ("status", ["open", "PENDING"], lambda c: c["status"] in ("Open", "Pending")),
+    ("priority", ["urgent"], lambda c: c["priority"] == "Urgent"),
+    ("type", ["incident", "Task"], lambda c: c["caseType"] in ("Incident", "Task")),
+    ("brand", ["fabrikam home"], lambda c: "Fabrikam Home" in prop(c, BRAND_FIELD)),
+    ("language", ["German"], lambda c: [language_code(v) for v in prop(c, LANGUAGE_FIELD)] == ["de"]),
+    ("language", ["pt", "chinese"], lambda c: language_code(prop(c, LANGUAGE_FIELD)[0]) in ("pt", "zh")),
+    ("country", ["Austria"], lambda c: country_code(prop(c, COUNTRY_FIELD)[0]) == "AT"),
+    ("country", ["ie"], lambda c: country_code(prop(c, COUNTRY_FIELD)[0]) == "IE"),
+    ("queue", ["billing"], lambda c: QUEUES["Billing"] in queue_ids(c)),
+    (
+        "queue",
+        ["Tech Support", "escalations"],
+        lambda c: bool({QUEUES["Tech Support"], QUEUES["Escalations"]} & set(queue_ids(c))),
+    ),
+]
+
+
+def row_of(case: JSON, data: Dataset) -> JSON:
+    """The row a search shows for a case, computed from the stored case."""
+    queues = queue_ids(case)
+    expected = {
+        "case_number": case["caseNumber"],
+        "status": case["status"],
+        "priority": case["priority"],
+        "type": case["caseType"],
+        "brand": prop(case, BRAND_FIELD)[0],
+        "assignee": assignee_shown(case, data),
+        "queue": QUEUE_NAMES[queues[-1]] if queues else None,
+        "customer": case["contact"]["name"],
+        "created": minute(case["createdTime"]),
+        "last_activity": minute(case.get("latestMessageAssociatedTime") or case["modifiedTime"]),
+    }
+    return {key: value for key, value in expected.items() if value is not None}
+
+
+@pytest.mark.parametrize(("name", "given", "matches"), CASE_FILTERS, ids=[f"{f[0]}={f[1]}" for f in CASE_FILTERS])
+async def test_search_cases_filters_match_values_case_insensitively_in_any_spelling(
+    tools: Tools, data: Dataset, name: str, given: list[str], matches: Any
+) -> None:
+    expected = newest_first(c for c in live(data) if matches(c))
+    assert expected, "the oracle must find cases for the filter to mean anything"
+    answer = await tools.ok("search_cases", {name: given, "page_size": 10})
+    rows = answer.data["results"]
+    assert answer.data["total"] == len(expected)
+    assert [row["case_number"] for row in rows] == [c["caseNumber"] for c in expected[: len(rows)]]
+    assert len(rows) == min(10, len(expected))
+    for row, case in zip(rows, expected, strict=False):
+        assert {k: v for k, v in row.items() if k != "subject"} == row_of(case, data)
+    described = "/".join(given)
+    assert answer.text.splitlines()[0] == f"Cases 1-{len(rows)} of {len(expected)} matching {name}={described}."
+
+
+async def test_the_rows_of_a_search_are_the_text_a_model_reads(tools: Tools, data: Dataset) -> None:
+    answer = await tools.ok("search_cases", {"priority": ["urgent"], "page_size": 5})
+    numbers = [
+        int(line.removeprefix("- case_number: "))
+        for line in answer.text.splitlines()
+        if line.startswith("- case_number: ")
+    ]
+    assert numbers == [row["case_number"] for row in answer.data["results"]]
+    for row in answer.data["results"]:
+        assert f"  brand: {row['brand']}" in answer.text.splitlines()
+        assert f"  assignee: {row['assignee']}" in answer.text.splitlines()
+
+
+async def test_several_filters_together_find_only_the_cases_matching_all_of_them(tools: Tools, data: Dataset) -> None:
+    expected = newest_first(
+        c
+        for c in live(data)
+        if c["status"] in ("Open", "New")
+        and c["priority"] in ("Urgent", "High")
+        and "Fabrikam Home" in prop(c, BRAND_FIELD)
+    )
+    assert expected
+    pages = await tools.walk(
+        "search_cases", {"status": ["open", "new"], "priority": ["urgent", "high"], "brand": ["FABRIKAM HOME"]}
+    )
+    assert [row["case_number"] for page in pages for row in page.data["results"]] == [c["caseNumber"] for c in expected]
+
+
+async def test_search_cases_by_customer_channel_id_finds_every_case_of_that_customer(
+    tools: Tools, data: Dataset
+) -> None:
+    counts = Counter(c["contact"]["channelId"] for c in live(data))
+    channel_id, how_many = counts.most_common(1)[0]
+    assert how_many >= 5
+    pages = await tools.walk("search_cases", {"customer_id": channel_id})
+    found = [row["case_number"] for page in pages for row in page.data["results"]]
+    assert found == [
+        c["caseNumber"] for c in newest_first(c for c in live(data) if c["contact"]["channelId"] == channel_id)
+    ]
+
+
+async def test_a_created_window_of_dates_includes_the_whole_last_day(tools: Tools, data: Dataset) -> None:
+    middle = newest_first(live(data))[len(live(data)) // 2]
+    day = datetime.fromtimestamp(middle["createdTime"] / 1000, UTC).date()
+    low = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000) - 2 * 86_400_000
+    high = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000) + 86_400_000 - 1
+    expected = newest_first(c for c in live(data) if low <= c["createdTime"] <= high)
+    pages = await tools.walk(
+        "search_cases", {"created_after": str(day - timedelta(days=2)), "created_before": str(day), "page_size": 100}
+    )
+    assert [row["case_number"] for page in pages for row in page.data["results"]] == [c["caseNumber"] for c in expected]
+    assert middle["caseNumber"] in [c["caseNumber"] for c in expected]
+
+
+async def test_last_days_finds_the_cases_created_in_that_many_days_up_to_now(tools: Tools, data: Dataset) -> None:
+    newest = max(c["createdTime"] for c in live(data))
+    days = int((time.time() * 1000 - newest) // 86_400_000) + 8
+    before = time.time() * 1000
+    pages = await tools.walk("search_cases", {"last_days": days, "page_size": 100})
+    after = time.time() * 1000
+    found = [row["case_number"] for page in pages for row in page.data["results"]]
+    surely = [c["caseNumber"] for c in newest_first(live(data)) if c["createdTime"] >= after - days * 86_400_000]
+    maybe = [c["caseNumber"] for c in newest_first(live(data)) if c["createdTime"] >= before - days * 86_400_000]
+    assert surely
+    assert found[: len(surely)] == surely
+    assert found == maybe[: len(found)]
+    assert pages[0].text.splitlines()[0].endswith(f"matching last_days={days}.")
+
+
+@pytest.mark.parametrize(
+    ("sort", "key", "descending"),
+    [("newest", "createdTime", True), ("oldest", "createdTime", False), ("modified", "modifiedTime", True)],
+)
+async def test_search_cases_sorts_as_asked(tools: Tools, data: Dataset, sort: str, key: str, descending: bool) -> None:
+    expected = sorted(
+        (c for c in live(data) if "Contoso Cloud" in prop(c, BRAND_FIELD)), key=lambda c: c[key], reverse=descending
+    )
+    answer = await tools.ok("search_cases", {"brand": ["Contoso Cloud"], "sort": sort, "page_size": 15})
+    assert [row["case_number"] for row in answer.data["results"]] == [c["caseNumber"] for c in expected[:15]]
+    follow = answer.next_call
+    assert follow is not None
+    assert follow[1].get("sort") == (None if sort == "newest" else sort)
+
+
+async def test_walking_a_search_by_the_next_page_line_covers_every_match_once_in_order(
+    tools: Tools, data: Dataset
+) -> None:
+    expected = newest_first(c for c in live(data) if "Northwind Outfitters" in prop(c, BRAND_FIELD))
+    assert len(expected) > 150
+    pages = await tools.walk("search_cases", {"brand": ["northwind outfitters"], "page_size": 100})
+    numbers = [row["case_number"] for page in pages for row in page.data["results"]]
+    assert numbers == [c["caseNumber"] for c in expected]
+    assert len(pages) > 2
+    offsets = [page.data["offset"] for page in pages]
+    assert offsets == [sum(len(p.data["results"]) for p in pages[:i]) for i in range(len(pages))]
+    assert {page.data["total"] for page in pages} == {len(expected)}
+    for page, following in itertools.pairwise(pages):
+        follow = page.next_call
+        assert follow is not None
+        assert follow == (
+            "search_cases",
+            {"brand": ["northwind outfitters"], "offset": following.data["offset"], "page_size": 100},
+        )
+    assert pages[-1].next_call is None
+
+
+async def test_a_search_never_lists_a_deleted_case(tools: Tools, data: Dataset) -> None:
+    deleted = {c["caseNumber"] for c in data.cases if c.get("deleted")}
+    assert deleted
+    pages = await tools.walk("search_cases", {"status": ["Closed"], "page_size": 100})
+    found = {row["case_number"] for page in pages for row in page.data["results"]}
+    assert found == {c["caseNumber"] for c in live(data) if c["status"] == "Closed"}
+    assert not found & deleted
+
+
+async def test_values_matching_nothing_are_named_with_the_known_values_and_read_naturally(
+    tools: Tools, data: Dataset
+) -> None:
+    answer = await tools.ok("search_cases", {"status": ["Resolved"], "brand": ["fabrikam home"]})
+    first = answer.text.splitlines()[0]
+    assert first.startswith("No cases match status=Resolved, brand=fabrikam home.")
+    assert "status 'Resolved' matches no known value (known: " in first
+    for status in {c["status"] for c in data.cases}:
+        assert status in first
+    assert "brand 'fabrikam home'" not in first  # a known value, only in other letters
+    assert answer.data["total"] == 0
+    assert "results" not in answer.data or answer.data["results"] == []
+    assert answer.next_call is None
+
+
+async def test_a_queue_name_matching_no_configured_queue_is_named_with_the_known_queues(tools: Tools) -> None:
+    answer = await tools.ok("search_cases", {"queue": ["Complaints Desk"]})
+    first = answer.text.splitlines()[0]
+    assert first.startswith("No cases match queue=Complaints Desk.")
+    assert "queue 'Complaints Desk' matches no known value" in first
+    assert "Billing" in first
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ({"status": "Open"}, "status"),
+        ({"status": []}, "status"),
+        ({"status": ['Open"}']}, "status"),
+        ({"page_size": 0}, "page_size"),
+        ({"page_size": 101}, "page_size"),
+        ({"offset": -1}, "offset"),
+        ({"sort": "priority"}, "sort"),
+        ({"count_by": "subject"}, "count_by"),
+        ({"last_days": 0}, "last_days"),
+        ({"last_days": 7, "created_after": "2026-01-01"}, "last_days or dates, not both"),
+        ({"created_after": "2026-02-01", "created_before": "2026-01-01"}, "start is after the end"),
+        ({"created_after": "yesterday"}, "created_after"),
+        ({"customer_id": "a b"}, "customer_id"),
+        ({"cursor": "abc"}, "cursor"),
+        ({"case_type": ["Task"]}, "case_type"),
+    ],
+)
+async def test_search_cases_refuses_bad_arguments_before_anything_is_sent(
+    tools: Tools, sandbox: SandboxAdmin, arguments: JSON, says: str
+) -> None:
+    text = await tools.error("search_cases", arguments)
+    assert says in text
+    assert sandbox.requests() == 0
+
+
+# -- count_by --------------------------------------------------------------------------------------------------------
+
+
+COUNT_KEYS: dict[str, Any] = {
+    "status": lambda c: c["status"],
+    "priority": lambda c: c["priority"],
+    "type": lambda c: c["caseType"],
+    "brand": lambda c: prop(c, BRAND_FIELD)[0],
+    "language": lambda c: language_code(prop(c, LANGUAGE_FIELD)[0]),
+    "country": lambda c: country_code(prop(c, COUNTRY_FIELD)[0]),
+}
+# A case may sit in several queues (escalated from Social Care, say): it counts once in each.
+MULTI_VALUED = {"queue": lambda c: [QUEUE_NAMES[q] for q in dict.fromkeys(queue_ids(c))]}
+
+
+def canonical(by: str, value: str) -> str:
+    """A count's group label as the oracle's key."""
+    if by == "language":
+        return language_code(value)
+    if by == "country":
+        return country_code(value)
+    return value
+
+
+@pytest.mark.parametrize("by", [*COUNT_KEYS, *MULTI_VALUED])
+async def test_count_by_counts_each_value_once_as_the_dataset_does(
+    tools: Tools, sandbox: SandboxAdmin, data: Dataset, by: str
+) -> None:
+    if by in MULTI_VALUED:
+        oracle = Counter(value for c in live(data) for value in MULTI_VALUED[by](c))
+    else:
+        oracle = Counter(COUNT_KEYS[by](c) for c in live(data))
+    answer = await tools.ok("search_cases", {"count_by": by})
+    counts = answer.data["counts"]
+    keys = [canonical(by, label) for label in counts]
+    assert len(keys) == len(set(keys)), f"one value counted under two spellings: {counts}"
+    for label, count in counts.items():
+        assert count == oracle[canonical(by, label)], label
+    assert answer.data["total"] == sum(counts.values())
+    assert sandbox.requests() == len(counts)  # one search per value, values and names from the cache
+    first = answer.text.splitlines()[0]
+    assert first.startswith(f"Cases by {by} matching all cases ({len(counts)} values, {len(counts)} Sprinklr calls).")
+    if by in MULTI_VALUED:
+        assert set(oracle) <= set(counts)
+    elif len({k for k in oracle if k}) <= len(counts):
+        assert answer.data["total"] == len(live(data))
+    else:
+        assert "rarer values not counted" in first
+
+
+async def test_count_by_applies_the_other_filters_to_every_count(tools: Tools, data: Dataset) -> None:
+    oracle = Counter(
+        c["status"] for c in live(data) if c["priority"] == "Urgent" and "Acme Mobile" in prop(c, BRAND_FIELD)
+    )
+    answer = await tools.ok("search_cases", {"count_by": "status", "priority": ["urgent"], "brand": ["acme mobile"]})
+    assert answer.data["counts"] == {status: oracle[status] for status in answer.data["counts"]}
+    assert set(answer.data["counts"]) == {c["status"] for c in data.cases}
+    assert answer.data["total"] == sum(oracle.values())
+
+
+@pytest.mark.parametrize(
+    "arguments", [{"assignee": ["Maya Chen"]}, {"assignee": ["1000370"]}, {"count_by": "assignee"}]
+)
+async def test_an_account_whose_case_search_refuses_assignee_says_so_in_one_line(tools: Tools, arguments: JSON) -> None:
+    # The sandbox's default filter table is the reference's, which has no assignee key (the extended profiles do).
+    text = await tools.error("search_cases", arguments)
+    assert "does not accept an assignee filter" in text
+    assert "Search without it" in text
