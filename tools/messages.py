@@ -13,7 +13,7 @@ from server import call
 from server.models import Message
 from server.sprinklr import SprinklrClient
 from tools.args import CaseId, CaseNumber, ChannelType, Detail, LastDays, Moment, Offset, PageSize, one_of, window
-from tools.cases import read_case
+from tools.cases import _describe, read_case
 from tools.common import Deps, deps, fit, now, result
 from tools.views import MessageView, Page, message_view, without_repeats
 
@@ -161,7 +161,8 @@ async def search_messages(
     hits = MessageHit(results=shown_views, total=page.total, offset=offset)
     arguments = _arguments(text, since, until, last_days, channel, sentiment, side)
     if not shown_views:
-        head = "No messages match." if offset == 0 else f"No more messages at offset {offset}."
+        # Say what was searched for, so the model can tell the user what matched nothing and widen it.
+        head = f"No messages match {_describe(arguments)}." if offset == 0 else f"No more messages at offset {offset}."
         return result(hits, head, d)
     total = f" of {page.total}" if page.total is not None else ""
     head = f"Messages {offset + 1}-{offset + shown}{total}, newest first."
