@@ -13,7 +13,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -833,3 +833,148 @@ async def test_an_account_whose_case_search_refuses_assignee_says_so_in_one_line
     text = await tools.error("search_cases", arguments)
     assert "does not accept an assignee filter" in text
     assert "Search without it" in text
+
+
+# -- search_messages ---------------------------------------------------------------------------------------------------
+
+
+def day_bounds(first: date, last: date) -> tuple[int, int]:
+    """The epoch-ms range from the start of one UTC day to the end of another."""
+    low = int(datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp() * 1000)
+    high = int(datetime(last.year, last.month, last.day, tzinfo=UTC).timestamp() * 1000) + 86_400_000 - 1
+    return low, high
+
+
+def busy_days(data: Dataset, days: int) -> tuple[date, date]:
+    """A window of whole days in the middle of the data."""
+    middle = data.messages[len(data.messages) // 2]["channelCreatedTime"]
+    last = datetime.fromtimestamp(middle / 1000, UTC).date()
+    return last - timedelta(days=days - 1), last
+
+
+def newest(messages: list[JSON]) -> list[str]:
+    """Message ids newest first, as a message search lists them."""
+    return [m["messageId"] for m in sorted(messages, key=lambda m: -m["channelCreatedTime"])]
+
+
+def text(message: JSON) -> str:
+    return str((message.get("content") or {}).get("text") or "")
+
+
+async def test_a_window_of_days_is_walked_to_its_end_newest_first_by_the_next_page_line(
+    tools: Tools, data: Dataset
+) -> None:
+    first, last = busy_days(data, 20)
+    expected = newest(data.messages_between(*day_bounds(first, last)))
+    assert len(expected) > 100
+    pages = await tools.walk("search_messages", {"since": str(first), "until": str(last), "page_size": 100})
+    found = [hit["id"] for page in pages for hit in page.data["results"]]
+    assert found == expected
+    assert len(pages) > 1
+    for page in pages:
+        assert page.data["offset"] == found.index(page.data["results"][0]["id"])
+        assert page.text.splitlines()[0].startswith(f"Messages {page.data['offset'] + 1}-")
+    assert pages[-1].next_call is None
+
+
+async def test_without_a_window_the_search_covers_the_last_30_days(tools: Tools, data: Dataset) -> None:
+    before = time.time() * 1000
+    pages = await tools.walk("search_messages", {"page_size": 100})
+    after = time.time() * 1000
+    found = [hit["id"] for page in pages for hit in page.data["results"]]
+    surely = newest([m for m in data.messages if after - 30 * 86_400_000 <= m["channelCreatedTime"] <= before])
+    maybe = newest([m for m in data.messages if before - 30 * 86_400_000 <= m["channelCreatedTime"] <= after])
+    assert surely, "the sandbox must have messages in the last 30 days for this test to mean anything"
+    assert set(surely) <= set(found) <= set(maybe)
+    assert found == [i for i in maybe if i in set(found)]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "matches"),
+    [
+        ({"text": "REFUND"}, lambda m: "refund" in text(m).casefold()),
+        ({"channel": ["TWITTER", "INSTAGRAM"]}, lambda m: m["channelType"] in ("TWITTER", "INSTAGRAM")),
+        ({"sentiment": ["negative"]}, lambda m: m.get("enrichments", {}).get("sentiment") == -1),
+        ({"side": "brand"}, lambda m: m.get("brandPost") is True),
+        (
+            {"side": "customer", "sentiment": ["positive", "neutral"]},
+            lambda m: m.get("brandPost") is False and m.get("enrichments", {}).get("sentiment") in (0, 1),
+        ),
+    ],
+    ids=["text", "channel", "sentiment", "side", "side+sentiment"],
+)
+async def test_message_search_filters_find_exactly_the_matching_messages_in_the_window(
+    tools: Tools, data: Dataset, arguments: JSON, matches: Any
+) -> None:
+    first, last = busy_days(data, 60)
+    expected = newest([m for m in data.messages_between(*day_bounds(first, last)) if matches(m)])
+    assert expected
+    pages = await tools.walk(
+        "search_messages", {**arguments, "since": str(first), "until": str(last), "page_size": 100}
+    )
+    assert [hit["id"] for page in pages for hit in page.data["results"]] == expected
+    for page in pages[:-1]:
+        follow = page.next_call
+        assert follow is not None
+        assert {k: v for k, v in follow[1].items() if k not in ("offset", "page_size")} == {
+            **arguments,
+            "since": str(first),
+            "until": str(last),
+        }
+
+
+async def test_a_hit_shows_the_case_number_of_its_conversation_once_the_case_is_known(
+    tools: Tools, data: Dataset
+) -> None:
+    raw = typical_case(data)
+    ids = data.case_message_ids[raw["id"]]
+    times = [data.message_by_id[i]["channelCreatedTime"] for i in ids]
+    first = datetime.fromtimestamp(min(times) / 1000, UTC).date()
+    last = datetime.fromtimestamp(max(times) / 1000, UTC).date()
+    await tools.ok("get_case", {"case_number": raw["caseNumber"]})
+    channel = raw["contact"]["channelType"]
+    pages = await tools.walk(
+        "search_messages", {"since": str(first), "until": str(last), "channel": [channel], "page_size": 100}
+    )
+    hits = {hit["id"]: hit for page in pages for hit in page.data["results"]}
+    assert set(ids) <= set(hits)
+    for message_id in ids:
+        assert hits[message_id]["case_number"] == raw["caseNumber"]
+    lines = pages[0].text.splitlines()
+    assert f"  case_number: {raw['caseNumber']}" in lines or len(pages) > 1
+
+
+async def test_a_search_matching_nothing_says_so_and_names_what_was_searched_for(tools: Tools, data: Dataset) -> None:
+    first, last = busy_days(data, 5)
+    answer = await tools.ok(
+        "search_messages", {"text": "zyxwvut", "channel": ["LINKEDIN"], "since": str(first), "until": str(last)}
+    )
+    head = answer.text.splitlines()[0]
+    assert head.startswith("No messages match")
+    assert "zyxwvut" in head
+    assert "LINKEDIN" in head
+    assert str(first) in head
+    assert answer.data["results"] == []
+    assert answer.next_call is None
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ({"since": "2026-01-01", "until": "2026-06-30"}, "at most 92 days"),
+        ({"since": "2026-03-01", "until": "2026-02-01"}, "start is after the end"),
+        ({"since": "9999-12-30", "until": "9999-12-31"}, "out of range"),
+        ({"last_days": 7, "since": "2026-01-01"}, "last_days or dates, not both"),
+        ({"text": "x"}, "text"),
+        ({"channel": ["MYSPACE"]}, "channel"),
+        ({"sentiment": ["angry"]}, "sentiment"),
+        ({"side": "agent"}, "side"),
+        ({"page_size": 500}, "page_size"),
+    ],
+)
+async def test_search_messages_refuses_bad_arguments_before_anything_is_sent(
+    tools: Tools, sandbox: SandboxAdmin, arguments: JSON, says: str
+) -> None:
+    text = await tools.error("search_messages", arguments)
+    assert says in text
+    assert sandbox.requests() == 0
