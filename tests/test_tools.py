@@ -978,3 +978,207 @@ async def test_search_messages_refuses_bad_arguments_before_anything_is_sent(
     text = await tools.error("search_messages", arguments)
     assert says in text
     assert sandbox.requests() == 0
+
+
+# -- lookup_profile ----------------------------------------------------------------------------------------------------
+
+
+def customer_with_cases(data: Dataset, at_least: int) -> JSON:
+    """A customer profile with an email, a phone and at least this many live cases."""
+    counts = Counter(c["contact"]["id"] for c in live(data))
+    for profile in data.profiles:
+        contact = profile.get("contact") or {}
+        if counts[profile["id"]] >= at_least and contact.get("email") and contact.get("phoneNo"):
+            return profile
+    raise AssertionError(f"no customer with {at_least} cases, an email and a phone")
+
+
+def assert_profile(view: JSON, profile: JSON) -> None:
+    """A profile view shows the stored profile."""
+    contact = profile.get("contact") or {}
+    assert view["id"] == profile["id"]
+    assert view["name"] == profile["name"]
+    assert view["username"] == profile["username"]
+    assert view["channel"] == profile["channelType"]
+    assert view["channel_id"] == profile["channelId"]
+    assert view.get("email") == contact.get("email")
+    assert view.get("phone") == contact.get("phoneNo")
+    assert view["link"] == profile["permalink"]
+    assert view["followers"] == profile["followers"]
+    assert view["verified"] is profile["verified"]
+    assert view["created"] == minute(profile["createdTime"])
+
+
+def spaced(phone: str) -> list[str]:
+    """A stored phone (+ and digits) as people write it."""
+    digits = phone.lstrip("+")
+    code, rest = digits[:2], digits[2:]
+    return [
+        f"+{code} {rest[:3]} {rest[3:6]} {rest[6:]}",
+        f"+{code}-{rest[:3]}-{rest[3:6]}-{rest[6:]}",
+        f"+{code} ({rest[:3]}) {rest[3:6]}-{rest[6:]}",
+        digits,
+        phone,
+    ]
+
+
+async def test_a_customer_is_found_by_email_in_any_letter_case(tools: Tools, data: Dataset) -> None:
+    profile = customer_with_cases(data, 1)
+    email = profile["contact"]["email"]
+    for given in (email, email.upper(), email.title()):
+        answer = await tools.ok("lookup_profile", {"email": given})
+        assert [p["id"] for p in answer.data["profiles"]] == [profile["id"]]
+        assert_profile(answer.data["profiles"][0], profile)
+        assert answer.text.splitlines()[0] == "1 profile(s) found by email."
+
+
+async def test_a_customer_is_found_by_phone_written_in_any_common_format(tools: Tools, data: Dataset) -> None:
+    profile = customer_with_cases(data, 1)
+    for given in spaced(profile["contact"]["phoneNo"]):
+        answer = await tools.ok("lookup_profile", {"phone": given})
+        assert [p["id"] for p in answer.data["profiles"]] == [profile["id"]], given
+
+
+async def test_a_customer_is_found_by_channel_id_with_or_without_the_channel(tools: Tools, data: Dataset) -> None:
+    profile = customer_with_cases(data, 1)
+    plain_lookup = await tools.ok("lookup_profile", {"channel_id": profile["channelId"]})
+    narrowed = await tools.ok("lookup_profile", {"channel_id": profile["channelId"], "channel": profile["channelType"]})
+    assert [p["id"] for p in plain_lookup.data["profiles"]] == [profile["id"]]
+    assert [p["id"] for p in narrowed.data["profiles"]] == [profile["id"]]
+    other = next(c for c in ("TWITTER", "FACEBOOK") if c != profile["channelType"])
+    text = await tools.error("lookup_profile", {"channel_id": profile["channelId"], "channel": other})
+    assert "No customer profile matches that channel_id" in text
+
+
+async def test_a_customer_is_found_by_profile_id(tools: Tools, data: Dataset) -> None:
+    profile = customer_with_cases(data, 1)
+    answer = await tools.ok("lookup_profile", {"profile_id": profile["id"]})
+    assert_profile(answer.data["profiles"][0], profile)
+    assert "cases" not in answer.data
+    assert answer.next_call is None
+
+
+async def test_cases_n_lists_the_latest_cases_and_the_next_page_line_leads_to_all_the_rest(
+    tools: Tools, data: Dataset
+) -> None:
+    profile = customer_with_cases(data, 8)
+    expected = [c["caseNumber"] for c in newest_first(c for c in live(data) if c["contact"]["id"] == profile["id"])]
+    answer = await tools.ok("lookup_profile", {"email": profile["contact"]["email"], "cases": 3})
+    assert [row["case_number"] for row in answer.data["cases"]] == expected[:3]
+    assert answer.data["total_cases"] == len(expected)
+    assert f"Cases: 3 of {len(expected)} shown." in answer.text.splitlines()[0]
+    follow = answer.next_call
+    assert follow == ("search_cases", {"customer_id": profile["channelId"], "offset": 3})
+    rest = await tools.walk(*follow)
+    assert [row["case_number"] for page in rest for row in page.data["results"]] == expected[3:]
+
+
+async def test_a_customer_with_fewer_cases_than_asked_for_gets_all_of_them_and_no_next_page(
+    tools: Tools, data: Dataset
+) -> None:
+    profile = customer_with_cases(data, 1)
+    expected = [c["caseNumber"] for c in newest_first(c for c in live(data) if c["contact"]["id"] == profile["id"])]
+    answer = await tools.ok("lookup_profile", {"profile_id": profile["id"], "cases": 20})
+    assert [row["case_number"] for row in answer.data["cases"]] == expected[:20]
+    if len(expected) <= 20:
+        assert answer.next_call is None
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ({"email": "nobody.at.all@nowhere.example"}, "No customer profile matches that email"),
+        ({"phone": "+1 555 000 0000"}, "No customer profile matches that phone"),
+        ({"profile_id": "ffffffffffffffffffffffff"}, "ffffffffffffffffffffffff"),
+    ],
+)
+async def test_a_customer_not_found_is_one_line_naming_what_was_looked_up(
+    tools: Tools, arguments: JSON, says: str
+) -> None:
+    text = await tools.error("lookup_profile", arguments)
+    assert says in text
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ({}, "exactly one of email, phone, channel_id, profile_id"),
+        ({"email": "a@b.example", "phone": "+15550100"}, "exactly one of"),
+        ({"email": "not an email"}, "email"),
+        ({"phone": "call me maybe"}, "phone"),
+        ({"profile_id": "a/b"}, "profile_id"),
+        ({"email": "a@b.example", "cases": 21}, "cases"),
+        ({"channel_id": "x", "channel": "MYSPACE"}, "channel"),
+    ],
+)
+async def test_lookup_profile_refuses_bad_arguments_before_anything_is_sent(
+    tools: Tools, sandbox: SandboxAdmin, arguments: JSON, says: str
+) -> None:
+    text = await tools.error("lookup_profile", arguments)
+    assert says in text
+    assert sandbox.requests() == 0
+
+
+# -- list_values and quota_status --------------------------------------------------------------------------------------
+
+
+def sample(data: Dataset) -> list[JSON]:
+    """The latest 100 live cases: what list_values learns values from."""
+    return newest_first(live(data))[:100]
+
+
+async def test_list_values_lists_the_values_the_latest_cases_carry_and_the_configured_queues(
+    tools: Tools, data: Dataset
+) -> None:
+    answer = await tools.ok("list_values")
+    values = answer.data["values"]
+    assert answer.data["sample"] == 100
+    assert set(values) == {"status", "priority", "type", "brand", "language", "country", "queue", "assignee"}
+    latest = sample(data)
+    assert {c["status"] for c in latest} <= set(values["status"])
+    assert {c["priority"] for c in latest} <= set(values["priority"])
+    assert {c["caseType"] for c in latest} <= set(values["type"])
+    assert {prop(c, BRAND_FIELD)[0] for c in latest} <= set(values["brand"])
+    assert values["queue"] == list(QUEUES)
+    assert len(values["assignee"]) <= 13
+    for line in answer.text.splitlines()[2:10]:
+        assert re.match(r"^  [a-z]+: .+$", line), line
+
+
+async def test_list_values_of_one_field_lists_every_value_seen_most_common_first(tools: Tools, data: Dataset) -> None:
+    answer = await tools.ok("list_values", {"field": "country"})
+    shown = answer.data["values"]["country"]
+    assert set(answer.data["values"]) == {"country"}
+    seen = Counter(prop(c, COUNTRY_FIELD)[0] for c in sample(data))
+    assert set(shown) == set(seen)
+    assert [seen[v] for v in shown] == sorted((seen[v] for v in shown), reverse=True)
+
+
+async def test_list_values_is_read_once_and_then_costs_no_call(running: RunningSandbox, sandbox: SandboxAdmin) -> None:
+    async with Client(build_server(sandbox_settings(running, queue_names=QUEUES))) as client:
+        cold = await Tools.open(client)
+        await cold.ok("list_values")
+        assert 1 <= sandbox.requests() <= 3  # a case sample, and the USER and CUSTOM_FIELD directories
+        sent = sandbox.requests()
+        await cold.ok("list_values", {"field": "status"})
+        await cold.ok("list_values")
+        assert sandbox.requests() == sent
+
+
+async def test_quota_status_reports_the_limits_and_the_calls_made_at_no_cost(
+    tools: Tools, sandbox: SandboxAdmin, data: Dataset
+) -> None:
+    before = (await tools.ok("quota_status")).data
+    assert sandbox.requests() == 0
+    assert before["quota"]["per_second_limit"] == 1000
+    assert before["quota"]["per_hour_limit"] == 1_000_000
+    assert before["quota"]["ledger"] == "memory"
+    await tools.ok("get_case", {"case_number": typical_case(data)["caseNumber"]})
+    after = await tools.ok("quota_status")
+    assert sandbox.requests() == 1
+    assert after.data["quota"]["used_this_hour"] == before["quota"]["used_this_hour"] + 1
+    assert after.data["upstream_calls"] == before["upstream_calls"] + 1
+    assert after.data["quota"]["left_this_hour"] == 1_000_000 - after.data["quota"]["used_this_hour"]
+    assert after.data["cache"]["entries"] > 0
+    assert after.text.splitlines()[0] == "Sprinklr API budget and cache (no API call)."
+    assert "untrusted" not in after.text
