@@ -33,7 +33,9 @@ from server.sandbox import SandboxConfig, running_sandbox
 from server.sandbox.data import Dataset
 from server.sandbox.runner import RunningSandbox
 from server.settings import DEFAULT_CUSTOM_FIELDS, Settings, load_settings
-from server.sprinklr import ASSOCIATED_PAGE, BULK_FETCH_BATCH
+from server.sprinklr import BULK_FETCH_BATCH
+
+ASSOCIATED_PAGE = 200  # the sandbox default, for the offline minimum
 
 TARGET_RATIO = 1.1
 SEARCH_TOOLS = ("search_cases", "search_messages")

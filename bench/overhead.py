@@ -1,4 +1,4 @@
-"""overhead: round trip of a cache-hit get_case_by_number over stdio, against a bare MCPServer's echo, interleaved."""
+"""overhead: round trip of a cache-hit get_case over stdio, against a bare MCPServer's echo, interleaved."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ async def run(quick: bool) -> BenchResult:
         ours_params = stdio_server(["-m", "server", "serve"], server_env(sandbox))
         async with Client(ours_params) as ours:
             # Our answer, recorded once, is what the bare server's canned_case returns.
-            recorded = await ours.call_tool("get_case_by_number", {"case_number": number})
+            recorded = await ours.call_tool("get_case", {"case_number": number})
             canned = Path(tempfile.mkdtemp()) / "canned_case.json"
             canned.write_text(recorded.model_dump_json(by_alias=True, exclude_none=True), encoding="utf-8")
             bare_params = stdio_server(["-m", "bench.bare_server"], {**os.environ, "BENCH_CANNED_CASE": str(canned)})
@@ -61,7 +61,7 @@ async def _measure(
     """Interleave the three calls for `rounds` rounds and add the metrics to `result`."""
     ours_log, bare_log, canned_log = CallLog(), CallLog(), CallLog()
     calls = {
-        "ours": (ours, ours_log, "get_case_by_number", {"case_number": number}),
+        "ours": (ours, ours_log, "get_case", {"case_number": number}),
         "bare": (bare, bare_log, "echo", {"text": "hello"}),
         "canned": (bare, canned_log, "canned_case", {"case_number": number}),
     }

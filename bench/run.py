@@ -29,7 +29,7 @@ RESULTS_MD = HERE / "RESULTS.md"
 
 Benchmark = Callable[[bool], Awaitable[BenchResult]]
 BENCHMARKS: dict[str, tuple[Benchmark, str]] = {
-    "overhead": (overhead.run, "cache-hit get_case_by_number over stdio vs a bare MCPServer echo, interleaved"),
+    "overhead": (overhead.run, "cache-hit get_case over stdio vs a bare MCPServer echo, interleaved"),
     "cold_start": (cold_start.run, "process start to first tools/list over stdio vs the bare server"),
     "economy": (economy.run, "upstream requests of a ~50-call support session vs the minimum; hit vs upstream"),
     "throughput": (throughput.run, "20 HTTP sessions, mixed questions, warm cache, Sprinklr's 10/s and 1,000/h"),

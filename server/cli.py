@@ -46,7 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("--json", dest="args_json", help="all arguments as one JSON object")
     call.add_argument("--sandbox", action="store_true", help="use a fresh local sandbox instead of SPRINKLR_*")
 
-    sub.add_parser("check", help="validate the configuration and credentials with one cheap read")
+    check = sub.add_parser("check", help="validate the configuration and credentials with one cheap read")
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="also find out, in at most 20 read-only calls, what the account does where the API reference is "
+        "silent (page numbering, time filter form, accepted filters and sorts, page sizes) and keep the findings",
+    )
     return parser
 
 
@@ -99,7 +105,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 return anyio.run(_list_tools, settings)
             return anyio.run(_call_tool, settings, args.tool, _tool_args(args))
     if command == "check":
-        return anyio.run(_check, load_settings())
+        return anyio.run(_check, load_settings(), args.probe)
     raise AssertionError(command)  # pragma: no cover - argparse restricts commands
 
 
@@ -107,10 +113,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 def sandbox_settings(**overrides: Any) -> Iterator[Settings]:
     """Start the embedded sandbox on a free loopback port and yield settings that point the server at it."""
     from server.sandbox import SandboxConfig, running_sandbox
+    from server.sandbox.data import QUEUES
 
     config = SandboxConfig()
     with running_sandbox(config) as sandbox:
         yield load_settings(
+            # Sprinklr documents no way to read queue names; a real deployment sets SPRINKLR_MCP_QUEUE_NAMES.
+            queue_names=QUEUES,
             env=config.env,
             api_key=config.api_key,
             access_token=config.access_token,
@@ -213,7 +222,7 @@ async def _call_tool(settings: Settings, name: str, arguments: dict[str, Any]) -
         return 1 if outcome.is_error else 0
 
 
-async def _check(settings: Settings) -> int:
+async def _check(settings: Settings, probe: bool = False) -> int:
     from server.errors import SprinklrError
     from server.runtime import open_app
 
@@ -223,5 +232,25 @@ async def _check(settings: Settings) -> int:
         except SprinklrError as exc:
             print(f"sprinklr-mcp: check failed: {exc}", file=sys.stderr)
             return 1
-    print(f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered {len(page.rows)} row.")
+        print(
+            f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered {len(page.rows)} row."
+        )
+        if probe:
+            from server.probe import run_probe
+
+            try:
+                findings, report = await run_probe(app.client)
+            except SprinklrError as exc:
+                print(f"sprinklr-mcp: the probe stopped: {exc}", file=sys.stderr)
+                return 1
+            app.client.findings_store.replace(findings)
+            print(f"Probe: {report.calls} API calls.")
+            for line in report.lines:
+                print(f"- {line}")
+            where = app.client.findings_store.path
+            print(
+                f"Saved to {where}; the server uses these findings from now on."
+                if where
+                else "Not saved (in-memory ledger): set SPRINKLR_MCP_LEDGER_PATH to keep the findings."
+            )
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -46,6 +47,31 @@ def reword(text: str) -> str | None:
 
 ArgumentNames = Callable[[], Awaitable[dict[str, frozenset[str]]]]
 
+# Verbs a model reaches for when asked to change something in Sprinklr, and what each would have done.
+_WRITES = {
+    "close": "close cases", "resolve": "resolve cases", "reopen": "reopen cases", "reply": "reply to customers",
+    "respond": "reply to customers", "send": "send messages", "post": "post messages", "publish": "publish messages",
+    "assign": "assign cases", "reassign": "reassign cases", "transfer": "transfer cases", "escalate": "escalate cases",
+    "update": "update anything", "edit": "edit anything", "modify": "modify anything", "set": "change fields",
+    "change": "change anything", "create": "create anything", "add": "add anything", "comment": "add comments",
+    "tag": "tag anything", "merge": "merge cases", "delete": "delete anything", "remove": "remove anything",
+    "archive": "archive anything", "upload": "upload files", "trigger": "trigger journeys", "mark": "mark cases",
+}  # fmt: skip
+
+
+def unknown_tool(name: str, tools: list[str]) -> str:
+    """What to say about a tool that does not exist: read-only when it looks like a write, else the closest names."""
+    words = re.split(r"[^a-z]+", name.lower())
+    verb = next((word for word in words if word in _WRITES), None)
+    if verb is not None:
+        return (
+            f"This server is read-only: it cannot {_WRITES[verb]} ({name} is not a tool here). Do that in Sprinklr; "
+            f"this server can only read: {', '.join(tools)}."
+        )
+    close = difflib.get_close_matches(name, tools, n=2, cutoff=0.5)
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    return f"Unknown tool {name!r}.{hint} Tools: {', '.join(tools)}."
+
 
 def _error(text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
@@ -67,8 +93,11 @@ class ArgumentChecks:
         if self._names is None:
             # Tools are registered once, before serving: their argument names are read once.
             self._names = await self._argument_names()
-        allowed = self._names.get(str(params.get("name")))
-        if allowed is not None and isinstance(arguments, dict):
+        name = str(params.get("name"))[:80]
+        allowed = self._names.get(name)
+        if allowed is None:
+            return _error(unknown_tool(name, sorted(self._names)))
+        if isinstance(arguments, dict):
             unknown = sorted(str(key) for key in arguments if key not in allowed)
             if unknown:
                 return _error(

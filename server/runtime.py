@@ -22,6 +22,7 @@ from server.findings import FindingsStore
 from server.guard import ReadOnlyGuard, ReadOnlyTransport
 from server.ledger import FileLedger, Ledger, MemoryLedger, RedisLedger, default_ledger_path
 from server.quota import QuotaGuard
+from server.record import RecordingTransport
 from server.settings import Settings
 from server.sprinklr import SprinklrClient
 from server.tenant import Tenant
@@ -98,6 +99,9 @@ def make_http(
         # Proxies are resolved here and the client gets trust_env=False: environment proxy mounts would otherwise
         # route requests around the guard and quota transports. SSL_CERT_FILE is still honoured by the transport.
         inner = httpx.AsyncHTTPTransport(proxy=_proxy_for(root), trust_env=True, retries=0)
+    if settings.record_dir:
+        # Innermost, so that every attempt that reaches the network is recorded, retries and refreshes too.
+        inner = RecordingTransport(inner, Path(settings.record_dir).expanduser(), root, settings.secrets())
     transport = ReadOnlyTransport(QuotaTransport(inner, quota), ReadOnlyGuard(root))
     auth = SprinklrAuth(
         api_key=settings.api_key,

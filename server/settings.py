@@ -69,6 +69,7 @@ class Settings(BaseSettings):
         default=4000, ge=500, le=100_000, validation_alias=AliasChoices("SPRINKLR_MCP_OUTPUT_TOKENS")
     )
     redact_pii: bool = Field(default=False, validation_alias=AliasChoices("SPRINKLR_MCP_REDACT_PII"))
+    record_dir: str | None = Field(default=None, validation_alias=AliasChoices("SPRINKLR_MCP_RECORD_DIR"))
     tools: Annotated[tuple[str, ...] | None, NoDecode] = Field(
         default=None, validation_alias=AliasChoices("SPRINKLR_MCP_TOOLS")
     )
@@ -178,6 +179,11 @@ class Settings(BaseSettings):
             return str(self.base_url).rstrip("/")
         # The global production environment carries no environment segment in its URLs.
         return "https://api3.sprinklr.com" if self.env == "prod" else f"https://api3.sprinklr.com/{self.env}"
+
+    def secrets(self) -> list[str]:
+        """Every configured secret, for scrubbing them from anything shown or recorded."""
+        values = (self.api_key, self.access_token, self.refresh_token, self.api_secret, self.http_token)
+        return [value.get_secret_value() for value in values if value is not None]
 
     def enabled_tools(self) -> frozenset[str]:
         """Names of the tools to register, from SPRINKLR_MCP_TOOLS (all when unset)."""

@@ -62,6 +62,7 @@ class Answer:
     data: Any
     errors: list[str]
     size: int
+    enveloped: bool = True
 
 
 @dataclass
@@ -84,6 +85,7 @@ class SearchPage:
     cursor: str | None
     issued: float
     notes: list[str] = field(default_factory=list)
+    row_size: int = 1500
 
 
 def unwrap(payload: Any) -> tuple[Any, list[str]]:
@@ -213,7 +215,7 @@ class SprinklrClient:
                 raise NotFound(not_found)
             raise SprinklrError(f"Sprinklr answered {what} with no data: {'; '.join(errors[:2])}.")
         scope.read(call.now())
-        return Answer(data, errors, len(response.content))
+        return Answer(data, errors, len(response.content), data is not payload)
 
     def _parse(self, model: type[M], raw: Any, what: str) -> M:
         """The wire model of a payload; a payload that cannot be shown raises (and is never cached)."""
@@ -604,6 +606,7 @@ class SprinklrClient:
                     kept.get("total"),
                     kept.get("cursor"),
                     float(kept.get("issued") or 0.0),
+                    row_size=int(kept.get("row_size") or 1500),
                 )
                 call.current().read(page.issued)
                 if len(page.rows) >= size or page.cursor is None:
@@ -657,7 +660,7 @@ class SprinklrClient:
             )
             payload = self._page_payload(answer)
             if priority is Priority.INTERACTIVE:  # background reads (samples, directories) do not fill the cache
-                await self._warm(entity, payload["rows"])
+                await self._warm(entity, payload["rows"], payload["row_size"])
             return payload, answer.size
 
         raw = await self._cached("search", (entity, digest(body)), fetch, self._ttl.search, fresh=fresh)
@@ -670,19 +673,20 @@ class SprinklrClient:
             raw["cursor"],
             raw["issued"],
             list(raw.get("notes") or []),
+            int(raw.get("row_size") or 1500),
         )
 
-    async def _warm(self, entity: SearchEntity, rows: list[JSON]) -> None:
+    async def _warm(self, entity: SearchEntity, rows: list[JSON], row_size: int) -> None:
         """Search results are whole entities: keep them, so opening one next costs no call."""
         if entity == "CASE":
             for row in rows:
-                await self._remember_case(row, 1024)
+                await self._remember_case(row, row_size)
         elif entity == "MESSAGE":
             at = call.now()
             for row in rows:
                 if isinstance(row.get("messageId"), str):
                     key = self._tenant.key("msg", row["messageId"])
-                    await self._cache.remember(key, {"at": at, "v": row}, 1024, self._ttl.message)
+                    await self._cache.remember(key, {"at": at, "v": row}, row_size, self._ttl.message)
 
     async def _next_page(self, page: SearchPage, wanted: int) -> SearchPage:
         """The page after Sprinklr's cursor (which must still be alive), as rows following `page`'s."""
@@ -699,7 +703,7 @@ class SprinklrClient:
                 priority=Priority.BULK,
             )
             payload = self._page_payload(answer)
-            await self._warm(page.entity, payload["rows"])
+            await self._warm(page.entity, payload["rows"], payload["row_size"])
             return payload, answer.size
 
         raw = await self._cached("search-next", (page.entity, digest(cursor)), fetch, self._ttl.search)
@@ -711,6 +715,7 @@ class SprinklrClient:
             raw["total"],
             raw["cursor"],
             raw["issued"],
+            row_size=int(raw.get("row_size") or 1500),
         )
 
     def _page_payload(self, answer: Answer) -> JSON:
@@ -729,6 +734,8 @@ class SprinklrClient:
             "total": total if isinstance(total, int) and total >= 0 else None,
             "issued": call.now(),
             "notes": notes,
+            # What one row weighs on the wire: the cache bounds memory by these sizes.
+            "row_size": max(64, answer.size // max(1, len(rows))),
         }
 
     async def keep_rest(self, page: SearchPage, shown: int) -> bool:
@@ -737,10 +744,36 @@ class SprinklrClient:
         end = page.offset + shown
         more = bool(rest) or page.cursor is not None or (page.total is not None and end < page.total)
         if more and (rest or page.cursor is not None):
-            value = {"rows": rest, "cursor": page.cursor, "total": page.total, "issued": page.issued}
+            value = {
+                "rows": rest,
+                "cursor": page.cursor,
+                "total": page.total,
+                "issued": page.issued,
+                "row_size": page.row_size,
+            }
             key = self._tenant.key("search-at", page.entity, page.query_hash, end)
-            await self._cache.remember(key, value, 1500 * len(rest) + 200, CURSOR_LIFETIME)
+            await self._cache.remember(key, value, page.row_size * len(rest) + 200, CURSOR_LIFETIME)
         return more
+
+    async def probe_read(
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        *,
+        what: str,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+    ) -> Answer:
+        """One uncached read for `check --probe`, through the same guard, quota and cap as every other."""
+        return await self._call(method, path, what=what, params=params, body=body, priority=Priority.BULK)
+
+    async def recall(self, kind: str, *parts: str | int) -> Any:
+        """A value a tool kept for this tenant with keep(), or None."""
+        return await self._cache.get(self._tenant.key(f"tool-{kind}", *parts))
+
+    async def keep(self, kind: str, parts: tuple[str | int, ...], value: Any, size: int, ttl: float) -> None:
+        """Keep a tool's working state (e.g. how far a scan got) in the shared cache, in this tenant's namespace."""
+        await self._cache.remember(self._tenant.key(f"tool-{kind}", *parts), value, size, ttl)
 
     async def _detect_page_start(self) -> PageStart:
         """Find out what `page.start` means here, with two small CASE searches, and remember it.

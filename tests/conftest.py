@@ -13,6 +13,7 @@ from mcp import Client
 
 from server.app import build_server
 from server.sandbox import SandboxConfig, running_sandbox
+from server.sandbox.data import QUEUES
 from server.sandbox.runner import RunningSandbox
 from server.settings import Settings, load_settings
 from tests.redis_server import redis_server
@@ -149,6 +150,7 @@ def sandbox_settings(running: RunningSandbox, **overrides: Any) -> Settings:
         "ledger_path": ":memory:",
         "rate_per_second": 1000,
         "rate_per_hour": 1_000_000,
+        "queue_names": QUEUES,
     }
     values.update(overrides)
     return load_settings(**values)

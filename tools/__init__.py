@@ -77,6 +77,12 @@ def as_tool_errors(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable
     return wrapper
 
 
+def _description(spec: ToolSpec) -> str:
+    """The tool's docstring, and for tools that read Sprinklr, the hard cap on what one call may spend."""
+    text = inspect.cleandoc(spec.fn.__doc__ or "")
+    return f"{text} At most {call.DEFAULT_CAP} Sprinklr calls." if spec.open_world else text
+
+
 def register_tools(server: MCPServer[Any], settings: Settings) -> dict[str, Published]:
     """Register the enabled tools (SPRINKLR_MCP_TOOLS; all by default), resources and prompts.
 
@@ -92,7 +98,7 @@ def register_tools(server: MCPServer[Any], settings: Settings) -> dict[str, Publ
                 as_tool_errors(spec.fn),
                 name=name,
                 title=spec.title,
-                description=inspect.cleandoc(spec.fn.__doc__ or ""),
+                description=_description(spec),
                 annotations=read_only(open_world=spec.open_world),
                 structured_output=False,
             )

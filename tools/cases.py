@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -10,12 +14,14 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import Field
 
+from server import call
 from server.catalog import Role, Values, normalise, resolve_ids
-from server.errors import BadRequest
+from server.errors import BadRequest, SprinklrError
 from server.models import Case, Message
-from server.sprinklr import SprinklrClient
+from server.sprinklr import SprinklrClient, digest
 from tools.args import CaseId, CaseNumber, ChannelId, Detail, LastDays, Moment, Offset, PageSize, Words, one_of, window
 from tools.common import Deps, deps, fit, now, result
+from tools.text import label
 from tools.views import CaseRow, Page, activity, case_row, case_view
 
 Sort = Literal["newest", "oldest", "modified"]
@@ -84,7 +90,7 @@ class CaseList(Page):
     results: list[CaseRow] | None = None
     counts: dict[str, int | None] | None = Field(default=None, description="Cases per value of count_by.")
     total: int | None = Field(default=None, description="Cases matching in all.")
-    offset: int = 0
+    offset: int | None = None
 
 
 async def search_cases(
@@ -141,11 +147,11 @@ async def search_cases(
     sorts = [
         {"key": "modifiedTime" if sort == "modified" else "createdTime", "order": "ASC" if sort == "oldest" else "DESC"}
     ]
-    page = await _search(d, filters, sorts, offset, page_size)
+    page = await _find(d, filters, sorts, offset, page_size)
     names = await d.names()
     rows = [case_row(c, names, d.settings.custom_fields, pii=d.pii) for c in _cases(page.rows)]
     shown = fit(rows[:page_size], d.budget_chars - 600)
-    more = await d.client.keep_rest(page, shown)
+    more = await page.keep(shown)
     view = CaseList(results=rows[:shown], total=page.total, offset=offset)
     described = _describe(arguments)
     if not shown:
@@ -235,8 +241,88 @@ _FIELD = {
 }
 
 
+@dataclass
+class Found:
+    """Rows of a case search from an offset, the total when known, and how to keep the place for the next page."""
+
+    rows: list[dict[str, Any]]
+    total: int | None
+    keep: Callable[[int], Awaitable[bool]]
+
+
+class Refused(Exception):
+    """Sprinklr refused a filter key the reference does not list (an undocumented key we tried)."""
+
+
+# Filter keys the reference does not list for CASE: tried once, filtered here if Sprinklr refuses them.
+EXTENDED_KEYS = frozenset({"status", "priority", "caseType", "workflow.assignment.assigneeId"})
+# How many cases one call reads to filter them here, and how long a scan's place is kept.
+SCAN_PAGE = 100
+SCAN_LIMIT = 500
+SCAN_LIFETIME = 270.0
+
+
+async def _find(d: Deps, filters: list[dict[str, Any]], sorts: list[dict[str, str]], offset: int, size: int) -> Found:
+    """Cases matching the filters: by Sprinklr's search, or, for keys it refuses, by filtering its results here."""
+    extended = [f for f in filters if f["key"] in EXTENDED_KEYS]
+    if not extended or d.client.findings.extended_keys is not False:
+        try:
+            page = await _search(d, filters, sorts, offset, size)
+        except Refused:
+            pass
+        else:
+            return Found(page.rows, page.total, partial(d.client.keep_rest, page))
+    return await _scan(d, [f for f in filters if f not in extended], extended, sorts, offset, size)
+
+
+async def _scan(
+    d: Deps,
+    server: list[dict[str, Any]],
+    local: list[dict[str, Any]],
+    sorts: list[dict[str, str]],
+    offset: int,
+    size: int,
+) -> Found:
+    """Read the newest cases matching the filters Sprinklr takes and keep those matching the rest, SCAN_LIMIT per
+    call; where the scan got to is kept, so the next page continues it."""
+    scan_id = digest([server, local, sorts])
+    state = await d.client.recall("scan", scan_id) or {"pos": 0, "rows": [], "done": False}
+    read_now = 0
+    scope = call.current()
+    while len(state["rows"]) <= offset + size and not state["done"] and read_now < SCAN_LIMIT and scope.room():
+        page = await _search(d, server, sorts, state["pos"], SCAN_PAGE)
+        state["rows"].extend(row for row in page.rows if all(_matches(row, f) for f in local))
+        state["pos"] += len(page.rows)
+        read_now += len(page.rows)
+        state["done"] = not page.rows or not await d.client.keep_rest(page, len(page.rows))
+    await d.client.keep("scan", (scan_id,), state, 1500 * len(state["rows"]) + 200, SCAN_LIFETIME)
+    keys = ", ".join(sorted({_KEY_NAMES.get(f["key"], f["key"]) for f in local}))
+    scope.note(
+        f"This account's case search does not filter by {keys}: those were matched here among the "
+        f"{state['pos']} newest cases matching the other filters" + ("." if state["done"] else " read so far.")
+    )
+    rows = state["rows"]
+
+    async def keep(shown: int) -> bool:
+        return offset + shown < len(rows) or not state["done"]
+
+    return Found(rows[offset : offset + size], len(rows) if state["done"] else None, keep)
+
+
+_KEY_NAMES = {"workflow.assignment.assigneeId": "assignee", "caseType": "type"}
+
+
+def _matches(row: dict[str, Any], condition: dict[str, Any]) -> bool:
+    """Whether a case (as Sprinklr sent it) satisfies one IN filter, comparing case-insensitively."""
+    node: Any = row
+    for part in condition["key"].split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    wanted = {str(value).casefold() for value in condition["values"]}
+    return node is not None and str(node).casefold() in wanted
+
+
 async def _search(d: Deps, filters: list[dict[str, Any]], sorts: list[dict[str, str]], offset: int, size: int) -> Any:
-    """One page of a CASE search; a refused sort falls back to created time, a refused filter is explained."""
+    """One page of a CASE search; a refused sort falls back to created time, a refused filter key raises Refused."""
     query = {"filter": {"type": "AND", "filters": filters}, "sorts": sorts}
     try:
         return await d.client.search("CASE", query, offset=offset, size=size)
@@ -244,25 +330,13 @@ async def _search(d: Deps, filters: list[dict[str, Any]], sorts: list[dict[str, 
         refused = exc.detail.lower()
         if "sort" in refused and sorts[0]["key"] != "createdTime":
             d.client.findings_store.update(other_sorts=False)
-            from server import call
-
             call.current().note("Sprinklr would not sort by modified time here; sorted by created time instead.")
             return await d.client.search(
                 "CASE", {**query, "sorts": [{"key": "createdTime", "order": "DESC"}]}, offset=offset, size=size
             )
-        for key, name in (
-            ("assigneeid", "assignee"),
-            ("status", "status"),
-            ("priority", "priority"),
-            ("casetype", "type"),
-        ):
-            if key in refused:
-                d.client.findings_store.update(extended_keys=False)
-                raise ToolError(
-                    f"This Sprinklr account's case search does not accept {'an' if name[0] in 'aeiou' else 'a'} "
-                    f"{name} filter ({exc.detail}). Search "
-                    f"without it (e.g. by time) and read {name} from the results."
-                ) from None
+        if any(key.lower() in refused for key in EXTENDED_KEYS):
+            d.client.findings_store.update(extended_keys=False)
+            raise Refused(exc.detail) from None
         raise
 
 
@@ -287,37 +361,63 @@ async def _counts(
     groups: dict[tuple[str, ...], tuple[str, list[dict[str, Any]]]] = {}
     for value in values.of(by):
         group, _ = await _filters(d, {by: [value]}, values, None, None, None)
-        sent = tuple(sorted(str(v) for v in group[-1]["values"]))
-        groups.setdefault(sent, (value, group[1:]))
+        groups.setdefault(tuple(sorted(map(str, group[-1]["values"]))), (value, group[1:]))
     if not groups:
         raise ToolError(f"No values of {by} are known for this account yet; try list_values.")
     counted = list(groups.values())[:MAX_GROUPS]
     counts: dict[str, int | None] = {}
+    failures: list[Exception] = []
     limiter = anyio.CapacityLimiter(4)
 
     async def count(value: str, group: list[dict[str, Any]]) -> None:
-        async with limiter:
-            page = await _search(d, filters + group, [{"key": "createdTime", "order": "DESC"}], 0, 1)
+        try:
+            async with limiter:
+                page = await _find(d, filters + group, [{"key": "createdTime", "order": "DESC"}], 0, 1)
+        except (SprinklrError, Refused) as exc:
+            failures.append(exc)
+            return
         counts[value] = page.total
 
-    try:
-        async with anyio.create_task_group() as tasks:
-            for value, group in counted:
-                tasks.start_soon(count, value, group)
-    except ExceptionGroup as failed:
-        # Every count failed or was cancelled for the same reason: say it once, as the tool's error.
-        raise _first_leaf(failed) from None
-    ordered = {value: counts.get(value) for value, _ in counted}
+    spent = call.current().spent
+    group_key = counted[0][1][-1]["key"]
+    if group_key in EXTENDED_KEYS and d.client.findings.extended_keys is False:
+        return await _count_here(d, by, filters, arguments)
+    async with anyio.create_task_group() as tasks:
+        for value, group in counted:
+            tasks.start_soon(count, value, group)
+    if any(isinstance(failure, Refused) for failure in failures):
+        # The first time an account refuses the key: count here, as every later call will.
+        return await _count_here(d, by, filters, arguments)
+    if failures:
+        raise failures[0]
+    labels = await d.catalog.user_names() if by == "assignee" else {}
+    # Values are upstream data used as keys: label() keeps each to one safe line.
+    ordered = {str(label(labels.get(value) or value) or "_"): counts.get(value) for value, _ in counted}
     total = sum(v for v in ordered.values() if v)
     view = CaseList(counts=ordered, total=total)
     others = len(groups) - len(counted)
-    head = f"Cases by {by} matching {_describe(arguments)} ({len(counted)} values, {len(counted)} Sprinklr calls)."
+    cost = call.current().spent - spent
+    head = f"Cases by {by} matching {_describe(arguments)} ({len(counted)} values, {cost} Sprinklr calls)."
     if others > 0:
         head += f" {others} rarer values not counted."
     return result(view, head, d)
 
 
-def _first_leaf(group: BaseExceptionGroup[Exception]) -> Exception:
-    """The first exception inside a (possibly nested) exception group."""
-    first = group.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+async def _count_here(d: Deps, by: CountBy, filters: list[dict[str, Any]], arguments: dict[str, Any]) -> CallToolResult:
+    """Counts for a field Sprinklr cannot filter by here: the newest matching cases (up to a scan) tallied here."""
+    server = [f for f in filters if f["key"] not in EXTENDED_KEYS]
+    found = await _scan(d, server, [], [{"key": "createdTime", "order": "DESC"}], 0, SCAN_LIMIT)
+    names = await d.names()
+    tally: Counter[str] = Counter()
+    for case in _cases(found.rows):
+        value: Any
+        if by in ("language", "country"):
+            props = case.workflow.custom_properties if case.workflow else {}
+            value = next(iter(props.get(d.settings.custom_fields[by.capitalize()], [])), None)
+        else:
+            value = getattr(case_row(case, names, d.settings.custom_fields, pii=d.pii), by)
+        tally[str(label(value) or "_") if value is not None else "(none)"] += 1
+    view = CaseList(counts=dict(tally.most_common()), total=sum(tally.values()))
+    scope = "all" if found.total is not None else f"the newest {sum(tally.values())}"
+    head = f"Cases by {by} matching {_describe(arguments)}, counted here among {scope} matching cases."
+    return result(view, head, d)

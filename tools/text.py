@@ -23,6 +23,8 @@ from typing import Any
 from pydantic import GetCoreSchemaHandler, SerializationInfo
 from pydantic_core import core_schema
 
+from server.pii import redact
+
 # Zero-width, bidi and other invisible format characters, variation selectors and the tag block.
 _INVISIBLE = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
@@ -34,10 +36,6 @@ _NEWLINES = re.compile(r"\s*(?:\r\n|\r|\n)\s*")
 _TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^<>]{0,500}>")
 _SCRIPT = re.compile(r"<\s*(script|style)\b.*?<\s*/\s*\1\s*>", re.IGNORECASE | re.DOTALL)
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]{2,}")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_CARD = re.compile(r"(?<![\w+/-])(?:\d[ -]?){12,18}\d(?![\w/-])")
-# A phone number stands alone: not glued to letters, slashes or dashes (INV-2025-356095 is an invoice, not a phone).
-_PHONE = re.compile(r"(?<![\w/-])\+?\d[\d\s().-]{7,}\d(?![\w/-])")
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.&/()+'#-]{0,47}$")
 # Cleaning is linear, but a huge field would still be cleaned whole before being cut: cut the raw text first, with
 # room for what cleaning removes.
@@ -111,24 +109,6 @@ def clean(text: str, *, keep_breaks: bool = False) -> str:
     # Angle brackets left over cannot open or close a fence once they are not angle brackets.
     text = text.replace("<", "‹").replace(">", "›")
     return _SPACES.sub(" ", text).strip()
-
-
-def redact(text: str) -> str:
-    """Mask email addresses, card-like numbers and phone numbers."""
-    text = _EMAIL.sub("[email]", text)
-    text = _CARD.sub(lambda m: "[card]" if _luhn(re.sub(r"\D", "", m.group())) else m.group(), text)
-    return _PHONE.sub("[phone]", text)
-
-
-def _luhn(digits: str) -> bool:
-    """True for a 13-19 digit number that passes the Luhn check, as payment card numbers do."""
-    if not 13 <= len(digits) <= 19:
-        return False
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char) * (2 if position % 2 else 1)
-        total += value - 9 if value > 9 else value
-    return total % 10 == 0
 
 
 def _prepare(raw: object, limit: int, *, keep_breaks: bool, pii: bool) -> str | None:
