@@ -297,10 +297,11 @@ async def _scan(
         state["done"] = not page.rows or not await d.client.keep_rest(page, len(page.rows))
     await d.client.keep("scan", (scan_id,), state, 1500 * len(state["rows"]) + 200, SCAN_LIFETIME)
     keys = ", ".join(sorted({_KEY_NAMES.get(f["key"], f["key"]) for f in local}))
-    scope.note(
-        f"This account's case search does not filter by {keys}: those were matched here among the "
-        f"{state['pos']} newest cases matching the other filters" + ("." if state["done"] else " read so far.")
-    )
+    if keys:  # a scan with nothing to match here (counting here) has nothing to explain
+        scope.note(
+            f"This account's case search does not filter by {keys}: those were matched here among the "
+            f"{state['pos']} newest cases matching the other filters" + ("." if state["done"] else " read so far.")
+        )
     rows = state["rows"]
 
     async def keep(shown: int) -> bool:
@@ -380,14 +381,16 @@ async def _counts(
 
     spent = call.current().spent
     group_key = counted[0][1][-1]["key"]
+    if group_key in EXTENDED_KEYS and d.client.findings.extended_keys is None:
+        # Whether Sprinklr takes this key is found out with one count, before the others are sent.
+        await count(*counted[0])
     if group_key in EXTENDED_KEYS and d.client.findings.extended_keys is False:
+        # A count by a key Sprinklr refuses would come from a partial scan, with no total: count here instead.
         return await _count_here(d, by, filters, arguments)
     async with anyio.create_task_group() as tasks:
         for value, group in counted:
-            tasks.start_soon(count, value, group)
-    if any(isinstance(failure, Refused) for failure in failures):
-        # The first time an account refuses the key: count here, as every later call will.
-        return await _count_here(d, by, filters, arguments)
+            if value not in counts:
+                tasks.start_soon(count, value, group)
     if failures:
         raise failures[0]
     labels = await d.catalog.user_names() if by == "assignee" else {}
