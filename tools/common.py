@@ -100,15 +100,17 @@ def result(
         view.next = {"tool": next_call[0], "arguments": next_call[1]}
     fence = new_fence_id()
     structured = view.model_dump(mode="json", exclude_none=True, context=fence_context(fence))
+    # The note that explains fences is part of what the model reads, so it counts against the budget too.
+    budget = d.budget_chars - (len(UNTRUSTED_NOTE) + 3 if untrusted else 0)
     text = _text(structured, head, body, next_call)
-    if len(text) > d.budget_chars:
+    if len(text) > budget:
         cuts: list[str] = []
         for _ in range(_MAX_CUTS):
-            if not _cut_largest(structured, len(text) - d.budget_chars, cuts):
+            if not _cut_largest(structured, len(text) - budget, cuts):
                 break
             structured["cut"] = cuts
             text = _text(structured, head, body, next_call)
-            if len(text) <= d.budget_chars:
+            if len(text) <= budget:
                 break
     if untrusted and "<<untrusted:" in text:
         text += f"\n({UNTRUSTED_NOTE})"
