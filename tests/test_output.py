@@ -360,7 +360,7 @@ async def test_an_answer_from_the_cache_says_when_sprinklr_was_read_not_when_the
     assert again.read_at == first.read_at
 
 
-# -- write-like tool names -----------------------------------------------------------------------------------------------
+# -- write-like tool names ---------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", WRITE_NAMES)
