@@ -608,9 +608,11 @@ async def test_the_rows_of_a_search_are_the_text_a_model_reads(tools: Tools, dat
         if line.startswith("- case_number: ")
     ]
     assert numbers == [row["case_number"] for row in answer.data["results"]]
+    lines = answer.text.splitlines()
     for row in answer.data["results"]:
-        assert f"  brand: {row['brand']}" in answer.text.splitlines()
-        assert f"  assignee: {row['assignee']}" in answer.text.splitlines()
+        for key in ("brand", "assignee", "queue", "created"):
+            if key in row:
+                assert f"  {key}: {row[key]}" in lines
 
 
 async def test_several_filters_together_find_only_the_cases_matching_all_of_them(tools: Tools, data: Dataset) -> None:
