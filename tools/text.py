@@ -57,12 +57,10 @@ class _Checked(str):
         return core_schema.json_or_python_schema(
             json_schema=core_schema.str_schema(),
             python_schema=core_schema.is_instance_schema(cls),
-            serialization=cls._serializer(),
+            # One serializer for every checked type, choosing by the value's own type: in a union such as
+            # Code | Fenced, pydantic may serialize a Fenced value with the first member's serializer.
+            serialization=core_schema.plain_serializer_function_ser_schema(_serialize, info_arg=True),
         )
-
-    @classmethod
-    def _serializer(cls) -> core_schema.SerSchema:
-        return core_schema.plain_serializer_function_ser_schema(str)
 
 
 class Line(_Checked):
@@ -76,12 +74,11 @@ class Code(_Checked):
 class Fenced(_Checked):
     """Cleaned free text from upstream; serialised between the result's untrusted-content marks."""
 
-    @classmethod
-    def _serializer(cls) -> core_schema.SerSchema:
-        return core_schema.plain_serializer_function_ser_schema(_wrap, info_arg=True)
 
-
-def _wrap(value: Fenced, info: SerializationInfo) -> str:
+def _serialize(value: _Checked, info: SerializationInfo) -> str:
+    """A checked string as output: Fenced text between the result's untrusted-content marks, the rest as is."""
+    if not isinstance(value, Fenced):
+        return str(value)
     context = info.context if isinstance(info.context, dict) else {}
     nonce = context.get("fence") or "0"
     return f"<<untrusted:{nonce}>>{value}<</untrusted:{nonce}>>"
