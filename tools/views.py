@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.models import Case, Message, Profile
-from tools.text import Code, Fenced, Line, code, fenced, label, line, ours, word
+from tools.text import Code, Fenced, Line, fenced, label, line, ours, word
 
 # Message type codes from the reference, by channel.
 MESSAGE_TYPES: dict[str, dict[str, str]] = {
@@ -189,7 +189,7 @@ def case_fields(case: Case, names: Names, *, full: bool, pii: bool) -> dict[str,
             continue
         cleaned = [v for v in (word(value, 120, pii=pii) for value in values[:limit]) if v is not None]
         if len(values) > limit:
-            cleaned.append(code(f"+{len(values) - limit} more") or Code("more"))
+            cleaned.append(Code(f"+{len(values) - limit} more"))  # our words, not upstream data
         if cleaned:
             shown[str(name)] = cleaned
         if len(shown) >= MAX_FIELDS:
