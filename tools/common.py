@@ -132,11 +132,17 @@ def _text(structured: dict[str, Any], head: str, body: str | None, next_call: tu
 
 
 def _cut_largest(data: dict[str, Any], over: int, cuts: list[str]) -> bool:
-    """Shorten the largest string or list in `data` (outside the meta fields) by about `over` characters."""
+    """Shorten the largest string, list or map in `data` (outside the meta fields) by about `over` characters.
+
+    A record (an object with fields of its own, like a message or a customer) loses fields only when nothing in it
+    is worth shortening: otherwise its largest text, list or map (custom fields, counts) is cut, so a message keeps
+    its text, shorter.
+    """
     best: tuple[int, Any, Any, str] | None = None
+    best_record: tuple[int, Any, Any, str] | None = None
 
     def visit(node: Any, parent: Any, key: Any, path: str) -> None:
-        nonlocal best
+        nonlocal best, best_record
         if isinstance(node, str):
             size = len(node)
         elif isinstance(node, list | dict):
@@ -146,12 +152,19 @@ def _cut_largest(data: dict[str, Any], over: int, cuts: list[str]) -> bool:
                 visit(child, node, child_key, f"{path}.{child_key}" if isinstance(node, dict) else path)
         else:
             return
-        if parent is not None and (best is None or size > best[0]):
+        if parent is None:
+            return
+        if isinstance(node, dict) and any(not isinstance(v, list | dict) for v in node.values()):
+            if best_record is None or size > best_record[0]:
+                best_record = (size, parent, key, path)
+        elif best is None or size > best[0]:
             best = (size, parent, key, path)
 
     for key, value in data.items():
         if key not in META:
             visit(value, data, key, key)
+    if best is None or best[0] < 40:
+        best = best_record
     if best is None or best[0] < 40:
         return False
     size, parent, key, path = best
