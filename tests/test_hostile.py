@@ -232,11 +232,11 @@ async def test_oversized_records_stay_within_the_output_budget_in_every_tool_and
             assert_parses_back(answer, property_names(tools.schemas[tool]))
 
 
-async def test_an_oversized_description_name_and_field_are_cut_with_a_marker_and_a_cut_line(
+async def test_oversized_texts_names_and_attachment_lists_are_cut_with_a_marker(
     hostile: RunningSandbox, data: Dataset
 ) -> None:
     numbers = data.summary()["caseNumbers"]
-    async with session(hostile, output_budget_tokens=500) as tools:
+    async with session(hostile) as tools:
         description = await tools.ok("get_case", {"case_number": numbers["oversizeDescription"][0], "detail": "full"})
         name = await tools.ok("get_case", {"case_number": numbers["oversizeName"][0]})
         message = await tools.ok("get_message", {"message_id": first_message(data, numbers["oversizeMessage"][0])})
@@ -247,9 +247,33 @@ async def test_an_oversized_description_name_and_field_are_cut_with_a_marker_and
     assert name.data["customer"]["name"].endswith("[…]")
     assert len(name.data["customer"]["name"]) <= 200
     assert unfenced(message.data["message"]["text"]).endswith("[…]")
-    assert len(attachments.data["message"]["attachments"]) <= 10
-    for answer in (description, message):
-        assert "Cut to fit the output budget: " in answer.text or "[…]" in answer.text
+    assert 1 <= len(attachments.data["message"]["attachments"]) <= 10
+
+
+async def test_under_the_smallest_budget_a_message_keeps_its_text_and_the_cut_is_said(
+    hostile: RunningSandbox, data: Dataset
+) -> None:
+    numbers = data.summary()["caseNumbers"]
+    async with session(hostile, output_budget_tokens=500) as tools:
+        for kind in ("oversizeMessage", "oversizeAttachments"):
+            answer = await tools.ok("get_message", {"message_id": first_message(data, numbers[kind][0])})
+            assert len(answer.text) <= 2000
+            text = unfenced(answer.data["message"]["text"])
+            assert text, f"{kind}: the text was cut away whole"
+            assert "Cut to fit the output budget: " in answer.text or text.endswith("[…]")
+
+
+async def test_search_pages_of_hostile_cases_under_the_smallest_budget_are_walked_without_gaps(
+    hostile: RunningSandbox, data: Dataset
+) -> None:
+    expected = [c["caseNumber"] for c in sorted(live(data), key=lambda c: -c["createdTime"])][:150]
+    async with session(hostile, output_budget_tokens=500) as tools:
+        pages = [await tools.ok("search_cases", {"page_size": 100})]
+        while (follow := pages[-1].next_call) is not None and sum(len(p.data["results"]) for p in pages) < 150:
+            pages.append(await tools.ok(*follow))
+    found = [row["case_number"] for page in pages for row in page.data["results"]]
+    assert found[:150] == expected[: len(found[:150])]
+    assert len(found) >= 150
 
 
 async def test_a_field_with_twenty_thousand_values_shows_a_few_and_says_how_many_more(
