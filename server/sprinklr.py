@@ -48,6 +48,8 @@ ProgressFn = Callable[[int, int], Awaitable[None]]
 JSON = dict[str, Any]
 
 BULK_FETCH_BATCH = 100
+# Messages a bulk fetch left out that one call asks for again, one by one.
+SINGLE_RETRIES = 10
 # Directory-like reads (users, custom fields) follow at most this many pages.
 DIRECTORY_PAGES = 5
 # Sprinklr forgets a search cursor after 5 minutes; ours are not trusted past 4.5.
@@ -458,11 +460,16 @@ class SprinklrClient:
             done += len(batch)
             if progress is not None:
                 await progress(done, len(wanted))
+        alone = await self._read_alone(unreadable)
+        unreadable = [mid for mid in unreadable if mid not in alone]
         if unreadable:
             why = f": {'; '.join(dict.fromkeys(reasons))[:200]}" if reasons else ""
             call.current().note(f"{len(unreadable)} of {len(wanted)} messages could not be read{why}.")
         result = []
         for mid in wanted:
+            if mid in alone:
+                result.append(alone[mid])
+                continue
             entry = by_id.get(mid)
             raw = entry.get("v") if isinstance(entry, dict) and "v" in entry else entry
             if isinstance(raw, dict):
@@ -471,6 +478,24 @@ class SprinklrClient:
                 except ValidationError:
                     call.current().note(f"Message {mid[:80]} came back malformed and is left out.")
         return result
+
+    async def _read_alone(self, message_ids: list[str]) -> dict[str, Message]:
+        """Messages a bulk fetch left out, asked for one by one (a few per call, within its cap).
+
+        Sprinklr may leave items out of a multi-item answer as temporarily unavailable; asked for alone, such a
+        message usually comes. One that is not found, or still fails, stays out and is reported.
+        """
+        found: dict[str, Message] = {}
+        for mid in message_ids[:SINGLE_RETRIES]:
+            if not call.current().room(2):
+                break
+            try:
+                found[mid] = await self.message(mid)
+            except (RateLimited, CallCapReached):
+                break
+            except SprinklrError:
+                continue
+        return found
 
     async def message(self, message_id: str) -> Message:
         """One message by its id."""
@@ -819,19 +844,26 @@ class SprinklrClient:
         The reference shows timeFilter as month strings and the client sends epoch ms; when Sprinklr refuses one
         form, the other is tried once and remembered.
         """
-        sorts = [{"key": "channelCreatedTime", "order": "DESC"}]
-        for attempt in range(2):
+        tried_forms = False
+        for _ in range(3):
+            # Newest first by the channel's time; an account that sorts by createdTime only gets that (which is
+            # when Sprinklr received the message, seconds later).
+            key = "channelCreatedTime" if self.findings.other_sorts is not False else "createdTime"
             query = {
                 "filter": {"type": "AND", "filters": filters},
                 "timeFilter": self.time_filter(since_ms, until_ms),
-                "sorts": sorts,
+                "sorts": [{"key": key, "order": "DESC"}],
             }
             try:
                 page = await self.search("MESSAGE", query, offset=offset, size=size)
             except BadRequest as exc:
                 refused = exc.detail.lower()
-                if attempt or not any(word in refused for word in ("timefilter", "since", "until", "time filter")):
+                if "sort" in refused and key != "createdTime":
+                    self._findings.update(other_sorts=False)
+                    continue
+                if tried_forms or not any(word in refused for word in ("timefilter", "since", "until", "time filter")):
                     raise
+                tried_forms = True
                 other = "month" if self.findings.time_filter != "month" else "epoch"
                 self._findings.update(time_filter=other)
                 continue
