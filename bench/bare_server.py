@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -18,7 +18,7 @@ from mcp.server.mcpserver import MCPServer
 class _Published(MCPServer):
     """The bare server, publishing the canned tool's output schema exactly as ours does (lean, from the view)."""
 
-    output_schemas: dict[str, Any] = {}
+    output_schemas: ClassVar[dict[str, Any]] = {}
 
     async def list_tools(self) -> Any:
         """The tools, with the canned tool's output schema."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import anyio
 
-from bench import cold_start, economy, memory, overhead, soak, throughput
+from bench import cold_start, economy, memory, overhead, questions, soak, throughput
 from bench.harness import BenchResult, Metric, loopback_only_environment, machine
 
 HERE = Path(__file__).resolve().parent
@@ -31,6 +31,10 @@ Benchmark = Callable[[bool], Awaitable[BenchResult]]
 BENCHMARKS: dict[str, tuple[Benchmark, str]] = {
     "overhead": (overhead.run, "cache-hit get_case over stdio vs a bare MCPServer echo, interleaved"),
     "cold_start": (cold_start.run, "process start to first tools/list over stdio vs the bare server"),
+    "questions": (
+        questions.run,
+        "a support agent's everyday questions: calls and text read, this version vs version 1",
+    ),
     "economy": (economy.run, "upstream requests of a ~50-call support session vs the minimum; hit vs upstream"),
     "throughput": (throughput.run, "20 HTTP sessions, mixed questions, warm cache, Sprinklr's 10/s and 1,000/h"),
     "memory": (memory.run, "server RSS at start and with the whole dataset cached, vs the cache bound"),

@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="run only the local Sprinklr sandbox (SPRINKLR_SANDBOX_* settings)")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8787)
+    sandbox.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="how the sandbox reads what the reference leaves open: default, strict, variant, legacy or hostile "
+        "(overrides SPRINKLR_SANDBOX_PROFILE; explicit SPRINKLR_SANDBOX_* knobs still win)",
+    )
 
     tools = sub.add_parser("tools", help="list the tools through a real MCP client session")
     tools.add_argument("--sandbox", action="store_true", help="use a fresh local sandbox instead of SPRINKLR_*")
@@ -94,9 +100,20 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _serve(settings, args, demo=True)
     if command == "sandbox":
         from server.sandbox import SandboxConfig, serve
+        from server.sandbox.config import PROFILES
 
-        config = SandboxConfig.from_env()
-        print(f"Sprinklr sandbox on http://{args.host}:{args.port}/{config.env} (Ctrl-C to stop)", file=sys.stderr)
+        if args.profile is not None and args.profile not in PROFILES:
+            raise ConfigError(f"--profile must be one of {', '.join(PROFILES)}, got {args.profile!r}")
+        environ = dict(os.environ) | ({"SPRINKLR_SANDBOX_PROFILE": args.profile} if args.profile else {})
+        try:
+            config = SandboxConfig.from_env(environ)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        root = "" if config.env == "prod" else f"/{config.env}"
+        print(
+            f"Sprinklr sandbox ({config.profile} profile) on http://{args.host}:{args.port}{root} (Ctrl-C to stop)",
+            file=sys.stderr,
+        )
         serve(config, host=args.host, port=args.port)
         return 0
     if command in ("tools", "call"):
@@ -226,7 +243,13 @@ async def _check(settings: Settings, probe: bool = False) -> int:
     from server.errors import SprinklrError
     from server.runtime import open_app
 
+    # The ledger's state (and that of the Redis behind it) is reported below in one line, not as log warnings too.
+    for name in ("server.ledger", "server.cache"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     async with open_app(settings) as app:
+        quota = await app.quota.status()
+        if quota.degraded_reason:
+            print(f"sprinklr-mcp: warning: {quota.degraded_reason}", file=sys.stderr)
         try:
             page = await app.client.search("CASE", {"filter": {"type": "AND", "filters": []}}, offset=0, size=1)
         except SprinklrError as exc:
@@ -234,6 +257,10 @@ async def _check(settings: Settings, probe: bool = False) -> int:
             return 1
         print(
             f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered {len(page.rows)} row."
+        )
+        print(
+            f"Quota ledger ({app.ledger_kind}): {quota.ledger_location}"
+            + (" (not answering)" if quota.degraded_reason else "")
         )
         if probe:
             from server.probe import run_probe

@@ -7,8 +7,9 @@ lifespan (server/app.py), the CLI's `check` and the tests use it alike.
 from __future__ import annotations
 
 import logging
+import time
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from server.auth import SprinklrAuth
 from server.cache import IN_MEMORY_FACTOR, Cache, CacheBackend, MemoryBackend, RedisBackend
 from server.findings import FindingsStore
 from server.guard import ReadOnlyGuard, ReadOnlyTransport
-from server.ledger import FileLedger, Ledger, MemoryLedger, RedisLedger, default_ledger_path
+from server.ledger import FallbackLedger, FileLedger, Ledger, MemoryLedger, RedisLedger, default_ledger_path
 from server.quota import QuotaGuard
 from server.record import RecordingTransport
 from server.settings import Settings
@@ -58,13 +59,17 @@ def findings_path(settings: Settings, tenant: Tenant) -> Path | None:
     return folder / f"findings-{tenant.id}.json"
 
 
-def make_ledger(settings: Settings) -> tuple[Ledger, str]:
-    """Redis when configured (shared by replicas), else a file in the user's cache dir (shared by processes)."""
+def make_ledger(settings: Settings, clock: Callable[[], float] = time.time) -> tuple[Ledger, str]:
+    """Redis when configured (shared by replicas), else a file in the user's cache dir (shared by processes).
+
+    A shared ledger comes wrapped in FallbackLedger: while it fails, this process keeps to the limits on its own.
+    """
     if settings.redis_url:
-        return RedisLedger(settings.redis_url), "redis"
+        return FallbackLedger(RedisLedger(settings.redis_url), clock=clock), "redis"
     if settings.ledger_path == ":memory:":
         return MemoryLedger(), "memory"
-    return (FileLedger(settings.ledger_path) if settings.ledger_path else FileLedger()), "file"
+    file = FileLedger(settings.ledger_path) if settings.ledger_path else FileLedger()
+    return FallbackLedger(file, clock=clock), "file"
 
 
 def make_cache(settings: Settings) -> Cache:
@@ -124,9 +129,11 @@ def make_http(
 
 
 @asynccontextmanager
-async def open_app(settings: Settings, inner: httpx.AsyncBaseTransport | None = None) -> AsyncIterator[AppContext]:
-    """Create the shared client, cache, quota and ledger, and close them all on exit."""
-    ledger, kind = make_ledger(settings)
+async def open_app(
+    settings: Settings, inner: httpx.AsyncBaseTransport | None = None, *, clock: Callable[[], float] = time.time
+) -> AsyncIterator[AppContext]:
+    """Create the shared client, cache, quota and ledger, and close them all on exit; `clock` is the quota's."""
+    ledger, kind = make_ledger(settings, clock)
     tenant = tenant_of(settings)
     key = tenant.id
     quota = QuotaGuard(
@@ -136,6 +143,10 @@ async def open_app(settings: Settings, inner: httpx.AsyncBaseTransport | None = 
         per_hour=settings.rate_per_hour,
         bulk_reserve=min(settings.bulk_reserve, settings.rate_per_hour // 2),
         max_wait=settings.max_wait_seconds,
+        # A call counts as reaching Sprinklr at any moment until its answer is back (or a timeout has surely passed):
+        # a request slow to leave a busy process can no longer land in the next second's window.
+        in_flight=settings.timeout_seconds + 10,
+        clock=clock,
     )
     cache = make_cache(settings)
     http = make_http(settings, quota, ledger, key, inner)

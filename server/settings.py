@@ -100,6 +100,15 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_usable(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from server.ledger.redis import check_redis_url  # the ledger owns what a usable Redis URL is
+
+        return check_redis_url(value.strip())
+
     @field_validator("custom_fields", mode="before")
     @classmethod
     def _parse_custom_fields(cls, value: Any) -> Any:

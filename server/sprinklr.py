@@ -844,29 +844,29 @@ class SprinklrClient:
         The reference shows timeFilter as month strings and the client sends epoch ms; when Sprinklr refuses one
         form, the other is tried once and remembered.
         """
-        tried_forms = False
+        tried: set[str] = set()
+        # Three tries at most: each fallback (the other time-filter form, the documented sort key) happens once.
         for _ in range(3):
-            # Newest first by the channel's time; an account that sorts by createdTime only gets that (which is
-            # when Sprinklr received the message, seconds later).
-            key = "channelCreatedTime" if self.findings.other_sorts is not False else "createdTime"
+            sort_key = "createdTime" if self.findings.other_sorts is False else "channelCreatedTime"
             query = {
                 "filter": {"type": "AND", "filters": filters},
                 "timeFilter": self.time_filter(since_ms, until_ms),
-                "sorts": [{"key": key, "order": "DESC"}],
+                "sorts": [{"key": sort_key, "order": "DESC"}],
             }
             try:
                 page = await self.search("MESSAGE", query, offset=offset, size=size)
             except BadRequest as exc:
                 refused = exc.detail.lower()
-                if "sort" in refused and key != "createdTime":
+                if "sort" in refused and sort_key != "createdTime" and "sort" not in tried:
+                    # The reference only ever sorts on createdTime: fall back to it when another key is refused.
+                    tried.add("sort")
                     self._findings.update(other_sorts=False)
                     continue
-                if tried_forms or not any(word in refused for word in ("timefilter", "since", "until", "time filter")):
-                    raise
-                tried_forms = True
-                other = "month" if self.findings.time_filter != "month" else "epoch"
-                self._findings.update(time_filter=other)
-                continue
+                if "time" not in tried and any(w in refused for w in ("timefilter", "since", "until", "time filter")):
+                    tried.add("time")
+                    self._findings.update(time_filter="month" if self.findings.time_filter != "month" else "epoch")
+                    continue
+                raise
             if self.findings.time_filter is None:
                 self._findings.update(time_filter="epoch")
             return page, self.findings.time_filter == "month"

@@ -55,16 +55,19 @@ class QuotaTransport(httpx.AsyncBaseTransport):
                 raise RateLimited(str(exc), exc.retry_after) from None
             last = attempt == self._attempts
             failure: httpx.TransportError | None = None
+            # How it went, for the pause policy: unknown until an answer (or its absence) is certain.
+            answered: bool | None = False
             try:
                 response = await self._inner.handle_async_request(request)
                 # Reading here turns a truncated body into a retryable transport error instead of a parse failure.
                 await response.aread()
+                answered = None if is_over_rate(response) else True
             except httpx.TransportError as exc:
                 failure = exc
             finally:
                 # Also when the call is cancelled: the request may well have reached Sprinklr.
                 with anyio.CancelScope(shield=True):
-                    await self._quota.settle(stamp)
+                    await self._quota.settle(stamp, answered)
             if failure is not None:
                 if last:
                     raise failure

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
 
+from server.sandbox.data import cached_dataset
 from server.sandbox.runner import RunningSandbox
 from tests.conftest import ALL_TOOLS, SandboxAdmin, clean_env, server_env, text_of
 
@@ -50,8 +52,13 @@ def test_tools_with_sandbox_lists_all_the_tools(tmp_path: Path) -> None:
 def test_call_get_case_with_sandbox_prints_the_case(tmp_path: Path) -> None:
     done = run("call", "get_case", "--arg", "case_number=48213", "--sandbox", env={}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("Case 48213 · Pending")
-    assert "id: 682d5be15bf2061ee105e55e" in done.stdout
+    # The sandbox's data ends on today's UTC date, read when it started (yesterday's, if midnight passed since).
+    today = datetime.now(UTC).date()
+    cases = [cached_dataset(anchor=day).case_by_number[48213] for day in (today, today - timedelta(days=1))]
+    assert any(
+        done.stdout.startswith(f"Case 48213 · {case['status']}") and f"id: {case['id']}" in done.stdout
+        for case in cases
+    ), done.stdout[:200]
     assert "Brand:" in done.stdout
 
 
@@ -131,7 +138,7 @@ async def test_serve_over_stdio_lists_the_tools_and_reads_a_case_from_the_sandbo
     assert not result.is_error, text_of(result)
     assert result.structured_content is not None
     assert result.structured_content["case_number"] == 48213
-    assert result.structured_content["status"] == "Pending"
+    assert result.structured_content["status"] == running.app_state.dataset.case_by_number[48213]["status"]
     stats = sandbox.stats()
     # The case, and the names it shows (users, custom fields), read once each.
     assert stats["by_route"] == {"GET case-numbers": 1, "POST search/USER": 1, "POST search/CUSTOM_FIELD": 1}

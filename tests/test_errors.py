@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -255,16 +256,34 @@ async def test_fields_sprinklr_leaves_out_do_not_break_a_read(client: Client, sa
     assert "created" not in result.structured_content
 
 
+# "{...}" values are taken from the dataset (its ids and dates move with its anchor day, today by default).
 UNKNOWN_FIELD_READS: list[tuple[str, dict[str, Any], str]] = [
     ("get_case", CASE, "case_number"),
-    ("get_case", {"case_id": "682d5be15bf2061ee105e55e"}, "case_number"),
+    ("get_case", {"case_id": "{case_id}"}, "case_number"),
     ("get_case_messages", {"case_number": 48213, "limit": 3}, "messages"),
-    ("get_message", {"message_id": "ACCOUNT_612562241_1747803099742_TWITTER_1_1060294339470888001"}, "message"),
-    ("lookup_profile", {"profile_id": "647e23650fcf31ca8e752fdf"}, "profiles"),
-    ("lookup_profile", {"email": "lucas.walker0@mail.example", "cases": 5}, "cases"),
+    ("get_message", {"message_id": "{message_id}"}, "message"),
+    ("lookup_profile", {"profile_id": "{profile_id}"}, "profiles"),
+    ("lookup_profile", {"email": "{email}", "cases": 5}, "cases"),
     ("search_cases", {"status": ["Open"], "page_size": 3}, "results"),
-    ("search_messages", {"since": "2025-05-01", "until": "2025-05-31", "page_size": 3}, "results"),
+    ("search_messages", {"since": "{month_start}", "until": "{month_end}", "page_size": 3}, "results"),
 ]
+
+
+def from_dataset(arguments: dict[str, Any], running: RunningSandbox) -> dict[str, Any]:
+    """The arguments with their "{...}" placeholders filled in from the sandbox's dataset."""
+    data = running.app_state.dataset
+    case = data.case_by_number[48213]
+    customer = next(p for p in data.profiles if "email" in p["contact"])
+    middle = datetime.fromtimestamp(data.message_times[len(data.message_times) // 2] / 1000, tz=UTC)
+    values = {
+        "{case_id}": case["id"],
+        "{message_id}": data.case_message_ids[case["id"]][0],
+        "{profile_id}": data.profiles[0]["id"],
+        "{email}": customer["contact"]["email"],
+        "{month_start}": middle.strftime("%Y-%m-01"),
+        "{month_end}": ((middle.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)).date(),
+    }
+    return {k: (str(values[v]) if isinstance(v, str) and v in values else v) for k, v in arguments.items()}
 
 
 @pytest.mark.parametrize(
@@ -273,11 +292,11 @@ UNKNOWN_FIELD_READS: list[tuple[str, dict[str, Any], str]] = [
     ids=[f"{t}-{i}" for i, (t, _, _) in enumerate(UNKNOWN_FIELD_READS)],
 )
 async def test_fields_sprinklr_adds_to_entities_and_to_its_envelope_are_ignored(
-    client: Client, sandbox: SandboxAdmin, tool: str, arguments: dict[str, Any], key: str
+    client: Client, sandbox: SandboxAdmin, running: RunningSandbox, tool: str, arguments: dict[str, Any], key: str
 ) -> None:
     # The fault adds unknown fields to every entity and a "meta" field beside "data" and "errors".
     sandbox.configure(faults=[{"kind": "unknown_fields", "count": 1000}])
-    result = await client.call_tool(tool, arguments)
+    result = await client.call_tool(tool, from_dataset(arguments, running))
     assert not result.is_error, text_of(result)
     assert result.structured_content[key]
     assert "sprSandboxFutureField" not in text_of(result)

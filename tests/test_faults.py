@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -147,6 +147,14 @@ def window_ms(since: str, until: str) -> tuple[int, int]:
     return int(low.timestamp() * 1000), int(high.timestamp() * 1000) + 86_400_000 - 1
 
 
+def busy_month(data: Dataset) -> tuple[str, str]:
+    """The first and last day of a month in the middle of the data (which moves with its anchor day, today)."""
+    middle = datetime.fromtimestamp(data.message_times[len(data.message_times) // 2] / 1000, tz=UTC)
+    first = middle.replace(day=1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return f"{first:%Y-%m-%d}", f"{last:%Y-%m-%d}"
+
+
 def route_reads(data: Dataset) -> dict[str, Read]:
     """One read per route a tool uses, each with its oracle."""
     case = data.case_by_number[CASE]
@@ -155,8 +163,9 @@ def route_reads(data: Dataset) -> dict[str, Read]:
     profile = data.profiles[0]
     email = profile["contact"]["email"]
     open_cases = {c["caseNumber"] for c in data.cases if not c["deleted"] and c["status"] == "Open"}
-    low, high = window_ms("2025-05-01", "2025-05-31")
-    in_may = sorted(
+    month = busy_month(data)
+    low, high = window_ms(*month)
+    in_month = sorted(
         (m for m in data.messages if low <= m["channelCreatedTime"] <= high), key=lambda m: -m["channelCreatedTime"]
     )
 
@@ -182,9 +191,9 @@ def route_reads(data: Dataset) -> dict[str, Read]:
         assert len(numbers) == 3
         assert set(numbers) <= open_cases
 
-    def are_may_messages(content: JSON) -> None:
-        assert content["total"] == len(in_may)
-        assert [m["id"] for m in content["results"]] == [m["messageId"] for m in in_may[:3]]
+    def are_month_messages(content: JSON) -> None:
+        assert content["total"] == len(in_month)
+        assert [m["id"] for m in content["results"]] == [m["messageId"] for m in in_month[:3]]
 
     conversation = {"case_number": CASE, "limit": 10}
     return {
@@ -200,8 +209,8 @@ def route_reads(data: Dataset) -> dict[str, Read]:
         "search-MESSAGE": Read(
             "search/MESSAGE",
             "search_messages",
-            {"since": "2025-05-01", "until": "2025-05-31", "page_size": 3},
-            are_may_messages,
+            {"since": month[0], "until": month[1], "page_size": 3},
+            are_month_messages,
         ),
     }
 
@@ -342,17 +351,18 @@ async def test_an_expired_message_search_cursor_continues_at_the_right_position(
     client: Client, sandbox: SandboxAdmin, data: Dataset
 ) -> None:
     sandbox.configure(cursor_ttl_seconds=0)
-    arguments = {"since": "2025-05-01", "until": "2025-05-31", "page_size": 4}
+    month = busy_month(data)
+    arguments = {"since": month[0], "until": month[1], "page_size": 4}
     first = await call(client, "search_messages", **arguments)
     assert first.structured_content is not None
     second = await call(client, "search_messages", **first.structured_content["next"]["arguments"])
     assert not second.is_error, checked(second)
     assert second.structured_content is not None
-    low, high = window_ms("2025-05-01", "2025-05-31")
-    in_may = sorted(
+    low, high = window_ms(*month)
+    in_month = sorted(
         (m for m in data.messages if low <= m["channelCreatedTime"] <= high), key=lambda m: -m["channelCreatedTime"]
     )
-    expected = [m["messageId"] for m in in_may[:8]]
+    expected = [m["messageId"] for m in in_month[:8]]
     ids = [m["id"] for m in first.structured_content["results"] + second.structured_content["results"]]
     assert ids == expected
     assert 400 in statuses(sandbox, "search/MESSAGE")

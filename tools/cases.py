@@ -21,7 +21,7 @@ from server.models import Case, Message
 from server.sprinklr import SprinklrClient, digest
 from tools.args import CaseId, CaseNumber, ChannelId, Detail, LastDays, Moment, Offset, PageSize, Words, one_of, window
 from tools.common import Deps, deps, fit, now, result
-from tools.text import label
+from tools.text import Code, code, label
 from tools.views import CaseRow, Page, activity, case_row, case_view
 
 Sort = Literal["newest", "oldest", "modified"]
@@ -55,10 +55,11 @@ async def get_case(
     messages = await _conversation(d.client, case, read=activity)
     if messages is not None:
         view.activity = _activity(messages)
-    head = f"Case {case.case_number} · " + " · ".join(str(v) for v in (view.status, view.priority, view.type) if v)
-    return result(
-        view, head, d, next_call=("get_case_messages", {"case_number": case.case_number, "order": "newest_first"})
-    )
+    # Only code-shaped values go in the head line: anything else is upstream text, shown fenced in the body.
+    codes = [str(v) for v in (view.status, view.priority, view.type) if isinstance(v, Code)]
+    head = " · ".join([f"Case {case.case_number}", *codes])
+    conversation = ("get_case_messages", {"case_number": case.case_number, "order": "newest_first"})
+    return result(view, head, d, next_call=conversation, next_label="Conversation")
 
 
 async def read_case(client: SprinklrClient, number: int | None, case_id: str | None, *, fresh: bool = False) -> Case:
@@ -181,8 +182,9 @@ def _describe(arguments: dict[str, Any]) -> str:
 def _unknown_hints(unknown: dict[Role, list[str]], values: Values) -> list[str]:
     hints = []
     for role, missing in unknown.items():
-        known = values.of(role)[:15]
-        listed = ", ".join(known) if known else "none seen yet"
+        # Known values are upstream data: only code-shaped ones are listed here (list_values shows them all).
+        known = [str(value) for value in map(code, values.of(role)[:15]) if value is not None]
+        listed = ", ".join(known) if known else "see list_values"
         hints.append(f"{role} {', '.join(repr(m) for m in missing)} matches no known value (known: {listed}).")
     return hints
 
@@ -296,8 +298,8 @@ async def _scan(
         read_now += len(page.rows)
         state["done"] = not page.rows or not await d.client.keep_rest(page, len(page.rows))
     await d.client.keep("scan", (scan_id,), state, 1500 * len(state["rows"]) + 200, SCAN_LIFETIME)
-    keys = ", ".join(sorted({_KEY_NAMES.get(f["key"], f["key"]) for f in local}))
-    if keys:  # a scan with nothing to match here (counting here) has nothing to explain
+    if local:
+        keys = ", ".join(sorted({_KEY_NAMES.get(f["key"], f["key"]) for f in local}))
         scope.note(
             f"This account's case search does not filter by {keys}: those were matched here among the "
             f"{state['pos']} newest cases matching the other filters" + ("." if state["done"] else " read so far.")
@@ -422,5 +424,8 @@ async def _count_here(d: Deps, by: CountBy, filters: list[dict[str, Any]], argum
         tally[str(label(value) or "_") if value is not None else "(none)"] += 1
     view = CaseList(counts=dict(tally.most_common()), total=sum(tally.values()))
     scope = "all" if found.total is not None else f"the newest {sum(tally.values())}"
-    head = f"Cases by {by} matching {_describe(arguments)}, counted here among {scope} matching cases."
+    head = (
+        f"Cases by {by} matching {_describe(arguments)}, counted here (this account's case search does not filter "
+        f"by {by}) among {scope} matching cases."
+    )
     return result(view, head, d)

@@ -76,9 +76,9 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def next_line(tool: str, arguments: dict[str, Any]) -> str:
-    """The literal call that fetches the next page, for the model to copy."""
-    return f"Next page: {tool} {json.dumps(arguments, ensure_ascii=False, separators=(',', ':'))}"
+def next_line(tool: str, arguments: dict[str, Any], label: str = "Next page") -> str:
+    """The literal call that fetches the next page (or the next thing to read), for the model to copy."""
+    return f"{label}: {tool} {json.dumps(arguments, ensure_ascii=False, separators=(',', ':'))}"
 
 
 def result(
@@ -88,6 +88,7 @@ def result(
     *,
     body: str | None = None,
     next_call: tuple[str, dict[str, Any]] | None = None,
+    next_label: str = "Next page",
     untrusted: bool = True,
 ) -> CallToolResult:
     """A tool result: the view as structured content and as text (head, the view or its `body` field, then the next
@@ -102,14 +103,14 @@ def result(
     structured = view.model_dump(mode="json", exclude_none=True, context=fence_context(fence))
     # The note that explains fences is part of what the model reads, so it counts against the budget too.
     budget = d.budget_chars - (len(UNTRUSTED_NOTE) + 3 if untrusted else 0)
-    text = _text(structured, head, body, next_call)
+    text = _text(structured, head, body, next_call, next_label)
     if len(text) > budget:
         cuts: list[str] = []
         for _ in range(_MAX_CUTS):
             if not _cut_largest(structured, len(text) - budget, cuts):
                 break
             structured["cut"] = cuts
-            text = _text(structured, head, body, next_call)
+            text = _text(structured, head, body, next_call, next_label)
             if len(text) <= budget:
                 break
     if untrusted and "<<untrusted:" in text:
@@ -117,11 +118,17 @@ def result(
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
-def _text(structured: dict[str, Any], head: str, body: str | None, next_call: tuple[str, dict[str, Any]] | None) -> str:
+def _text(
+    structured: dict[str, Any],
+    head: str,
+    body: str | None,
+    next_call: tuple[str, dict[str, Any]] | None,
+    next_label: str = "Next page",
+) -> str:
     data = structured.get(body) if body else {k: v for k, v in structured.items() if k not in META}
     parts = [head, render(data)]
     if next_call is not None:
-        parts.append(next_line(*next_call))
+        parts.append(next_line(*next_call, label=next_label))
     if structured.get("cut"):
         parts.append("Cut to fit the output budget: " + "; ".join(structured["cut"]) + ".")
     for note in structured.get("notes") or []:

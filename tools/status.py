@@ -25,6 +25,14 @@ class QuotaView(View):
     paused_until: str | None = None
     pause_reason: str | None = None
     ledger: str = Field(description="Where the quota is shared: memory, file or redis.")
+    ledger_path: str = Field(description="The ledger file, or the Redis server (no credentials), or this process.")
+    degraded: bool = Field(
+        default=False, description="True while the shared ledger fails: each process then keeps to the limits alone."
+    )
+    degraded_reason: str | None = None
+    pauses_in_a_row: int | None = Field(
+        default=None, description="Rate-limit pauses in a row with no call answered; each one twice as long."
+    )
 
 
 class CacheView(View):
@@ -66,6 +74,10 @@ async def status_view(ctx: Context) -> StatusView:
             paused_until=status.tripped_until.strftime("%Y-%m-%dT%H:%M:%SZ") if status.tripped_until else None,
             pause_reason=status.trip_reason,
             ledger=d.app.ledger_kind,
+            ledger_path=status.ledger_location,
+            degraded=status.degraded_reason is not None,
+            degraded_reason=status.degraded_reason,
+            pauses_in_a_row=status.pause_streak or None,
         ),
         cache=CacheView(
             entries=stats.entries,

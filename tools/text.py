@@ -18,9 +18,9 @@ import html
 import re
 import secrets
 import unicodedata
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import GetCoreSchemaHandler, SerializationInfo
+from pydantic import GetCoreSchemaHandler, PlainSerializer, SerializationInfo, WithJsonSchema
 from pydantic_core import core_schema
 
 from server.pii import redact
@@ -36,7 +36,10 @@ _NEWLINES = re.compile(r"\s*(?:\r\n|\r|\n)\s*")
 _TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^<>]{0,500}>")
 _SCRIPT = re.compile(r"<\s*(script|style)\b.*?<\s*/\s*\1\s*>", re.IGNORECASE | re.DOTALL)
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]{2,}")
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.&/()+'#-]{0,47}$")
+# A code-like value: a few short words (status "Awaiting Customer", channel "SINA_WEIBO", language "pt-BR").
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.&/()+'#-]{0,31}(?: [A-Za-z0-9_.&/()+'#-]{1,31}){0,3}$")
+# An identifier: one token of letters, digits and the punctuation ids, handles, emails and URLs use.
+_IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+/=?&%~#-]{0,299}$")
 # Cleaning is linear, but a huge field would still be cleaned whole before being cut: cut the raw text first, with
 # room for what cleaning removes.
 _RAW_SLACK = 4
@@ -57,10 +60,12 @@ class _Checked(str):
         return core_schema.json_or_python_schema(
             json_schema=core_schema.str_schema(),
             python_schema=core_schema.is_instance_schema(cls),
-            # One serializer for every checked type, choosing by the value's own type: in a union such as
-            # Code | Fenced, pydantic may serialize a Fenced value with the first member's serializer.
-            serialization=core_schema.plain_serializer_function_ser_schema(_serialize, info_arg=True),
+            serialization=cls._serializer(),
         )
+
+    @classmethod
+    def _serializer(cls) -> core_schema.SerSchema:
+        return core_schema.plain_serializer_function_ser_schema(str)
 
 
 class Line(_Checked):
@@ -74,14 +79,31 @@ class Code(_Checked):
 class Fenced(_Checked):
     """Cleaned free text from upstream; serialised between the result's untrusted-content marks."""
 
+    @classmethod
+    def _serializer(cls) -> core_schema.SerSchema:
+        return core_schema.plain_serializer_function_ser_schema(_wrap, info_arg=True)
 
-def _serialize(value: _Checked, info: SerializationInfo) -> str:
-    """A checked string as output: Fenced text between the result's untrusted-content marks, the rest as is."""
-    if not isinstance(value, Fenced):
-        return str(value)
+
+def _wrap(value: Fenced, info: SerializationInfo) -> str:
     context = info.context if isinstance(info.context, dict) else {}
     nonce = context.get("fence") or "0"
     return f"<<untrusted:{nonce}>>{value}<</untrusted:{nonce}>>"
+
+
+def _serialize(value: _Checked, info: SerializationInfo) -> str:
+    """One serializer for a field that may hold any checked text: Fenced is wrapped, the others are as they are.
+
+    Pydantic serializes a union by inference, which would lose the fence: this is set on the union itself.
+    """
+    return _wrap(value, info) if isinstance(value, Fenced) else str(value)
+
+
+# A view field that may hold any checked text (a code, a cleaned line, or fenced free text).
+Text = Annotated[
+    Line | Code | Fenced,
+    PlainSerializer(_serialize, return_type=str),
+    WithJsonSchema({"type": "string"}),
+]
 
 
 def new_fence_id() -> str:
@@ -144,8 +166,16 @@ def code(raw: object) -> Code | None:
 
 
 def word(raw: object, limit: int = 80, *, pii: bool = False) -> Code | Fenced | None:
-    """A picklist-like value: as a Code when its shape is safe, else fenced (a label is upstream data too)."""
+    """A code-like value (status, channel, language): as a Code when its shape is safe, else fenced."""
     return code(raw) or fenced(raw, limit, pii=pii)
+
+
+def ident(raw: object, limit: int = 300, *, pii: bool = False) -> Line | Fenced | None:
+    """An identifier, handle, email or link: one cleaned token when its shape is that of one, else fenced."""
+    text = _prepare(raw, limit, keep_breaks=False, pii=pii)
+    if text is None:
+        return None
+    return Line(text) if _IDENT.match(text) else Fenced(text)
 
 
 def label(raw: object, limit: int = 48) -> Line | None:

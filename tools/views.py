@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.models import Case, Message, Profile
-from tools.text import Code, Fenced, Line, fenced, label, line, ours, word
+from tools.text import Fenced, Line, Text, fenced, ident, label, line, ours, word
 
 # Message type codes from the reference, by channel.
 MESSAGE_TYPES: dict[str, dict[str, str]] = {
@@ -27,7 +27,6 @@ UNTRUSTED_NOTE = "Text in <<untrusted:ID>>…<</untrusted:ID>> is customer or th
 # How many custom fields, and values of each, a case view shows (the output budget cuts further if need be).
 MAX_FIELDS = 30
 MAX_FIELD_VALUES = 10
-Word = Code | Fenced
 
 
 def _drop_null_branches(schema: dict[str, Any]) -> None:
@@ -87,18 +86,21 @@ class Names:
     fields: Mapping[str, str | None] = field(default_factory=dict)
     queues: Mapping[str, str] = field(default_factory=dict)
 
-    def user(self, user_id: str | None, kind: str | None = None) -> Line | None:
-        """An assignee's name, or 'user <id>' / 'bot <id>' when it is not known."""
+    def user(self, user_id: str | None, kind: str | None = None) -> Line | Fenced | None:
+        """An assignee's name (fenced: names are upstream text), or 'user <id>' / 'bot <id>' when not known."""
         if not user_id:
             return None
         name = self.users.get(user_id)
         if name:
-            return line(name, 80)
-        return line(f"{(kind or 'user').lower()} {user_id}", 80)
+            return fenced(name, 80)
+        found = ident(user_id, 40)
+        kind_word = "bot" if (kind or "").upper() == "BOT" else "user"
+        return ours(f"{kind_word} {found}") if isinstance(found, Line) else found
 
-    def queue(self, queue_id: str) -> Line | None:
-        """A queue's name, or its id."""
-        return line(self.queues.get(queue_id) or queue_id, 80)
+    def queue(self, queue_id: str) -> Line | Fenced | None:
+        """A queue's configured name (SPRINKLR_MCP_QUEUE_NAMES, ours), or its id."""
+        name = self.queues.get(queue_id)
+        return ours(name[:80]) if name else ident(queue_id, 80)
 
     def field_name(self, field_id: str) -> Line | None:
         """A custom field's name, or its id."""
@@ -108,19 +110,19 @@ class Names:
 class Customer(View):
     """The customer a case is about."""
 
-    name: Line | None = None
-    channel: Word | None = None
-    channel_id: Line | None = None
-    profile_id: Line | None = None
+    name: Text | None = None
+    channel: Text | None = None
+    channel_id: Text | None = None
+    profile_id: Text | None = None
 
 
 class External(View):
     """A linked case in another system (Salesforce, Zendesk, ...)."""
 
-    system: Word | None = None
-    id: Line | None = None
-    number: Line | None = None
-    link: Line | None = None
+    system: Text | None = None
+    id: Text | None = None
+    number: Text | None = None
+    link: Text | None = None
 
 
 class Activity(View):
@@ -141,25 +143,25 @@ class CaseView(Page):
     """A case as a support agent needs it. Fenced fields are customer-written."""
 
     case_number: int | None = None
-    id: Line
+    id: Text
     subject: Fenced | None = None
     description: Fenced | None = None
-    status: Word | None = None
-    priority: Word | None = None
-    type: Word | None = None
+    status: Text | None = None
+    priority: Text | None = None
+    type: Text | None = None
     created: str | None = None
     modified: str | None = None
     last_activity: str | None = None
     due: str | None = None
     sentiment: float | None = None
-    assignee: Line | None = None
-    assignee_id: Line | None = None
-    queues: list[Line] | None = None
+    assignee: Text | None = None
+    assignee_id: Text | None = None
+    queues: list[Text] | None = None
     customer: Customer | None = None
     external: External | None = None
-    fields: dict[str, list[Word]] | None = Field(default=None, description="Custom fields by name.")
+    fields: dict[str, list[Text]] | None = Field(default=None, description="Custom fields by name.")
     summary: Fenced | None = None
-    first_message_id: Line | None = None
+    first_message_id: Text | None = None
     deleted: bool | None = None
     activity: Activity | None = None
 
@@ -178,18 +180,18 @@ def case_status(case: Case, field_ids: Mapping[str, str]) -> tuple[Any, Any, Any
     )
 
 
-def case_fields(case: Case, names: Names, *, full: bool, pii: bool) -> dict[str, list[Word]]:
+def case_fields(case: Case, names: Names, *, full: bool, pii: bool) -> dict[str, list[Text]]:
     """Custom fields under their names, each to a few values; status, priority and type are shown on their own."""
     props = case.workflow.custom_properties if case.workflow else {}
-    shown: dict[str, list[Word]] = {}
+    shown: dict[str, list[Text]] = {}
     limit = MAX_FIELD_VALUES * (5 if full else 1)
     for key, values in list(props.items())[: MAX_FIELDS * 2]:
         name = names.field_name(key)
         if name is None or (not full and str(name) in ("Status", "Priority", "Type")):
             continue
-        cleaned = [v for v in (word(value, 120, pii=pii) for value in values[:limit]) if v is not None]
+        cleaned: list[Text] = [v for v in (fenced(value, 120, pii=pii) for value in values[:limit]) if v is not None]
         if len(values) > limit:
-            cleaned.append(Code(f"+{len(values) - limit} more"))  # our words, not upstream data
+            cleaned.append(ours(f"+{len(values) - limit} more"))
         if cleaned:
             shown[str(name)] = cleaned
         if len(shown) >= MAX_FIELDS:
@@ -206,7 +208,7 @@ def case_view(case: Case, names: Names, field_ids: Mapping[str, str], *, full: b
     external = case.external_case
     return CaseView(
         case_number=case.case_number,
-        id=line(case.id, 80) or ours("?"),
+        id=ident(case.id, 80) or ours("?"),
         subject=fenced(case.subject, 300, pii=pii),
         description=fenced(case.description, limit, pii=pii),
         status=word(status),
@@ -218,27 +220,27 @@ def case_view(case: Case, names: Names, field_ids: Mapping[str, str], *, full: b
         due=iso(case.due_date),
         sentiment=case.sentiment,
         assignee=names.user(assignment.assignee_id, assignment.assignee_type) if assignment else None,
-        assignee_id=line(assignment.assignee_id, 40) if assignment and full else None,
+        assignee_id=ident(assignment.assignee_id, 40) if assignment and full else None,
         queues=[q for q in (names.queue(q) for q in queues[:10]) if q] or None,
         customer=Customer(
-            name=line(contact.name, 120, pii=pii),
+            name=fenced(contact.name, 120, pii=pii),
             channel=word(contact.channel_type),
-            channel_id=line(contact.channel_id, 120, pii=pii),
-            profile_id=line(contact.id, 80),
+            channel_id=ident(contact.channel_id, 120, pii=pii),
+            profile_id=ident(contact.id, 80),
         )
         if contact
         else None,
         external=External(
             system=word(external.channel_type),
-            id=line(external.id, 80),
-            number=line(external.case_number, 40),
-            link=line(external.permalink, 300) if full else None,
+            id=ident(external.id, 80),
+            number=ident(external.case_number, 40),
+            link=ident(external.permalink, 300) if full else None,
         )
         if external and (external.id or external.case_number)
         else None,
         fields=case_fields(case, names, full=full, pii=pii) or None,
         summary=fenced(case.summary, 600, pii=pii),
-        first_message_id=line(case.first_message_id, 300) if full else None,
+        first_message_id=ident(case.first_message_id, 300) if full else None,
         deleted=True if case.deleted else None,
     )
 
@@ -248,13 +250,13 @@ class CaseRow(View):
 
     case_number: int | None = None
     subject: Fenced | None = None
-    status: Word | None = None
-    priority: Word | None = None
-    type: Word | None = None
-    brand: Word | None = None
-    assignee: Line | None = None
-    queue: Line | None = None
-    customer: Line | None = None
+    status: Text | None = None
+    priority: Text | None = None
+    type: Text | None = None
+    brand: Text | None = None
+    assignee: Text | None = None
+    queue: Text | None = None
+    customer: Fenced | None = None
     created: str | None = None
     last_activity: str | None = None
 
@@ -271,10 +273,10 @@ def case_row(case: Case, names: Names, field_ids: Mapping[str, str], *, pii: boo
         status=word(status),
         priority=word(priority),
         type=word(kind),
-        brand=word(_first(props.get(field_ids.get("Brand", "")))),
+        brand=fenced(_first(props.get(field_ids.get("Brand", ""))), 80, pii=pii),
         assignee=names.user(assignment.assignee_id, assignment.assignee_type) if assignment else None,
         queue=names.queue(queues[-1]) if queues else None,
-        customer=line(case.contact.name, 80, pii=pii) if case.contact else None,
+        customer=fenced(case.contact.name, 80, pii=pii) if case.contact else None,
         created=iso(case.created_time),
         last_activity=iso(case.latest_message_associated_time or case.modified_time),
     )
@@ -283,28 +285,28 @@ def case_row(case: Case, names: Names, field_ids: Mapping[str, str], *, pii: boo
 class Attachment(View):
     """A file or link on a message."""
 
-    type: Word | None = None
-    name: Line | None = None
-    url: Line | None = None
+    type: Text | None = None
+    name: Fenced | None = None
+    url: Text | None = None
 
 
 class MessageView(View):
     """One message. `text` and `title` are customer- or agent-written. Fields equal to the previous message's are
     left out in conversations (sender, handle, channel, language)."""
 
-    id: Line
+    id: Text
     time: str | None = None
     side: Literal["brand", "customer", "unknown"]
-    sender: Line | None = None
-    handle: Line | None = None
-    channel: Word | None = None
+    sender: Fenced | None = None
+    handle: Text | None = None
+    channel: Text | None = None
     type: Line | None = None
     title: Fenced | None = None
     text: Fenced | None = None
     attachments: list[Attachment] | None = None
-    language: Word | None = None
+    language: Text | None = None
     sentiment: float | None = None
-    parent_id: Line | None = None
+    parent_id: Text | None = None
     case_number: int | None = Field(default=None, description="The case this message belongs to, when known.")
 
 
@@ -327,23 +329,23 @@ def message_view(message: Message, *, limit: int, pii: bool, full: bool = False)
     sender = message.sender_profile
     attachments = content.attachments if content else []
     return MessageView(
-        id=line(message.message_id, 300) or ours("?"),
+        id=ident(message.message_id, 300) or ours("?"),
         time=iso(message.when),
         side=side_of(message),
-        sender=line(sender.name, 80, pii=pii) if sender else None,
-        handle=line(sender.username, 80, pii=pii) if sender else None,
+        sender=fenced(sender.name, 80, pii=pii) if sender else None,
+        handle=ident(sender.username, 80, pii=pii) if sender else None,
         channel=word(message.channel_type),
         type=message_type_name(message.channel_type, message.message_type),
         title=fenced(content.title if content else None, 200, pii=pii),
         text=fenced(content.text if content else None, limit, pii=pii),
         attachments=[
-            Attachment(type=word(a.type), name=line(a.name, 80, pii=pii), url=line(a.url, 200) if full else None)
+            Attachment(type=word(a.type), name=fenced(a.name, 80, pii=pii), url=ident(a.url, 200) if full else None)
             for a in attachments[:10]
         ]
         or None,
         language=word(message.language),
         sentiment=message.enrichments.sentiment if message.enrichments else None,
-        parent_id=line(message.parent_message_id, 300) if full else None,
+        parent_id=ident(message.parent_message_id, 300) if full else None,
     )
 
 
@@ -390,14 +392,14 @@ def activity(messages: Sequence[Message], now: datetime) -> Activity | None:
 class ProfileView(View):
     """A customer profile. Names and contact details are customer-provided."""
 
-    id: Line
-    name: Line | None = None
-    username: Line | None = None
-    channel: Word | None = None
-    channel_id: Line | None = None
-    email: Line | None = None
-    phone: Line | None = None
-    link: Line | None = None
+    id: Text
+    name: Fenced | None = None
+    username: Text | None = None
+    channel: Text | None = None
+    channel_id: Text | None = None
+    email: Text | None = None
+    phone: Text | None = None
+    link: Text | None = None
     followers: int | None = None
     verified: bool | None = None
     created: str | None = None
@@ -407,15 +409,15 @@ def profile_view(profile: Profile, *, pii: bool) -> ProfileView:
     """The view of a profile."""
     contact = profile.contact
     return ProfileView(
-        id=line(profile.id, 80) or ours("?"),
-        name=line(profile.name or (contact.full_name if contact else None), 120, pii=pii),
-        username=line(profile.username, 120, pii=pii),
+        id=ident(profile.id, 80) or ours("?"),
+        name=fenced(profile.name or (contact.full_name if contact else None), 120, pii=pii),
+        username=ident(profile.username, 120, pii=pii),
         channel=word(profile.channel_type),
         # Email customers' channel ids and permalinks are their addresses: redacted with the rest when asked.
-        channel_id=line(profile.channel_id, 120, pii=pii),
-        email=line(contact.email, 120, pii=pii) if contact else None,
-        phone=line(contact.phone_no, 40, pii=pii) if contact else None,
-        link=line(profile.permalink, 200, pii=pii),
+        channel_id=ident(profile.channel_id, 120, pii=pii),
+        email=ident(contact.email, 120, pii=pii) if contact else None,
+        phone=ident(contact.phone_no, 40, pii=pii) if contact else None,
+        link=ident(profile.permalink, 200, pii=pii),
         followers=profile.followers,
         verified=profile.verified,
         created=iso(profile.created_time),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import re
+import zlib
 from bisect import bisect_right
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from server.sandbox import search
 from server.sandbox.config import SandboxConfig
-from server.sandbox.data import Dataset, cached_dataset
+from server.sandbox.data import MESSAGE_TYPES, Dataset, cached_dataset
 from server.sandbox.state import Fault, Sandbox
 
 JSON = dict[str, Any]
@@ -28,9 +30,9 @@ JSON_TYPE = "application/json;charset=UTF-8"
 HTML_TYPE = "text/html;charset=UTF-8"
 ADMIN_PREFIX = "/__sandbox__"
 TOKEN_ROUTE = "POST oauth/token"
-SEARCHABLE = ("CASE", "MESSAGE", "PROFILE")
+SEARCHABLE = ("CASE", "MESSAGE", "PROFILE", "USER", "CUSTOM_FIELD")
 # Documented entity types the sandbox has no data for: they answer with empty results rather than an error.
-EMPTY_ENTITY_TYPES = ("USER", "CAMPAIGN", "TASK", "COMMENT", "CUSTOM_FIELD")
+EMPTY_ENTITY_TYPES = ("CAMPAIGN", "TASK", "COMMENT")
 DEFAULT_PAGE_SIZE = 20
 # What the missing_fields fault drops: documented fields a client might wrongly treat as always present.
 DROPPABLE = (
@@ -46,6 +48,18 @@ DROPPABLE = (
 # Credentials are never echoed by GET /__sandbox__/config.
 SECRETS = frozenset({"api_key", "access_token", "refresh_token", "api_secret"})
 UNKNOWN_FIELDS: JSON = {"sprSandboxFutureField": "added by the unknown_fields fault", "experimentalFlags": {"v3": True}}
+# With partial_errors, about one in PARTIAL_ONE_IN of the items a multi-item read asks for is left out and listed
+# in `errors`, and at least one in a read of PARTIAL_SURE or more; which ones depends only on the request, so the
+# same request always misses the same items, and an item asked for alone is always there.
+PARTIAL_ONE_IN = 33
+PARTIAL_SURE = 10
+# The native-id part of the made-up message ids the associated_endless fault hands out.
+ENDLESS = "sbxendless"
+_ENDLESS_ID = re.compile(
+    r"(?P<source_type>[A-Z]+(?:_[A-Z]+)*)_(?P<source_id>[^_]+)_(?P<time>\d+)_(?P<channel>[A-Z]+(?:_[A-Z]+)*)_\d+_"
+    + ENDLESS
+    + r"\d+"
+)
 
 
 @dataclass(slots=True)
@@ -72,9 +86,15 @@ def _errors(status: int, message: str, *, with_data: bool = False, **extra: Any)
     return Reply(status, body)
 
 
-def _ok(data: Any, errors: list[JSON] | None = None) -> Reply:
-    """The usual success envelope."""
-    return Reply(200, {"data": data, "errors": errors or []})
+def _withheld(items: list[Any]) -> set[Any]:
+    """The items partial_errors leaves out of a multi-item answer (deterministic, ~3%, at least one of ten)."""
+    if len(items) < 2:
+        return set()
+    hashes = {item: zlib.crc32(str(item).encode()) for item in items}
+    chosen = {item for item, value in hashes.items() if value % PARTIAL_ONE_IN == 0}
+    if not chosen and len(items) >= PARTIAL_SURE:
+        chosen = {min(hashes, key=lambda item: hashes[item])}
+    return chosen
 
 
 def _html(status: int, text: str, **headers: str) -> Reply:
@@ -92,6 +112,7 @@ class Call:
     sandbox: Sandbox
     request: Request
     params: dict[str, str]
+    fault: Fault | None = None
 
     @property
     def dataset(self) -> Dataset:
@@ -106,6 +127,16 @@ class Call:
     async def json_body(self) -> Any:
         """The request body as JSON; raises ValueError if it is not JSON."""
         return json.loads(await self.request.body() or b"null")
+
+    def ok(self, data: Any, errors: list[JSON] | None = None) -> Reply:
+        """A success: in the envelope, or the data alone when envelope=bare (errors beside data are then lost)."""
+        if self.config.envelope == "bare":
+            return Reply(200, data)
+        return Reply(200, {"data": data, "errors": errors or []})
+
+    def ids(self, page: list[str]) -> Reply:
+        """Associated message ids: a bare array as the reference shows, enveloped only when envelope=enveloped_all."""
+        return self.ok(page) if self.config.envelope == "enveloped_all" else Reply(200, page)
 
 
 Handler = Callable[[Call], Awaitable[Reply]]
@@ -126,25 +157,30 @@ async def case_numbers(call: Call) -> Reply:
     if len(parts) > call.config.bulk_fetch_max:
         return _errors(400, f"At most {call.config.bulk_fetch_max} values of 'case-number' per request")
     numbers = [int(p) for p in parts]
-    found = [call.dataset.case_by_number[n] for n in numbers if n in call.dataset.case_by_number]
+    by_number = call.dataset.case_by_number
+    found = [by_number[n] for n in numbers if n in by_number]
     if not found:
         return _errors(404, "Case not found", with_data=True)
-    missing = [
-        {"code": 404, "message": "Case not found", "caseNumber": n}
-        for n in numbers
-        if n not in call.dataset.case_by_number
-    ]
-    return _ok(found, missing)
+    errors = [{"code": 404, "message": "Case not found", "caseNumber": n} for n in numbers if n not in by_number]
+    if call.config.partial_errors:
+        withheld = _withheld([c["caseNumber"] for c in found])
+        found = [c for c in found if c["caseNumber"] not in withheld]
+        errors += [{"code": 500, "message": "Case temporarily unavailable", "caseNumber": n} for n in sorted(withheld)]
+    return call.ok(found, errors)
 
 
 async def case_by_id(call: Call) -> Reply:
     """GET api/v2/case/{caseId}."""
     case = call.dataset.case_by_id.get(call.params["case_id"])
-    return _ok(case) if case else _errors(404, "Case not found", with_data=True)
+    return call.ok(case) if case else _errors(404, "Case not found", with_data=True)
 
 
 async def associated_messages(call: Call) -> Reply:
-    """GET api/v2/case/associated-messages: a bare array of message ids after the cursor time, oldest first."""
+    """GET api/v2/case/associated-messages: the ids of the next page of messages after the cursor time.
+
+    The page is the next associated_page_size messages by time, then put in associated_order; the cursor is
+    always a time, so a client must take the newest time in a page, not the last id's.
+    """
     query = call.request.query_params
     case_id = query.get("id")
     if not case_id:
@@ -152,13 +188,64 @@ async def associated_messages(call: Call) -> Reply:
     ids = call.dataset.case_message_ids.get(case_id)
     if ids is None:
         return _errors(404, "Case not found", with_data=True)
-    start = 0
-    if (cursor := query.get("cursor")) is not None:
+    cursor: int | None = None
+    if (raw := query.get("cursor")) is not None:
         try:
-            start = bisect_right(call.dataset.case_message_times[case_id], int(cursor))
+            cursor = int(raw)
         except ValueError:
-            return _errors(400, f"Parameter 'cursor' must be epoch milliseconds, got {cursor!r}")
-    return Reply(200, ids[start : start + call.config.associated_page_size])
+            return _errors(400, f"Parameter 'cursor' must be epoch milliseconds, got {raw!r}")
+    size = call.config.associated_page_size
+    kind = call.fault.kind if call.fault else None
+    if kind == "associated_repeat":
+        page = ids[:size]
+    elif kind == "associated_endless":
+        page = _endless_page(call, ids, cursor, size)
+    else:
+        start = 0 if cursor is None else bisect_right(call.dataset.case_message_times[case_id], cursor)
+        page = ids[start : start + size]
+    return call.ids(_in_order(page, call.config.associated_order, f"{case_id}:{cursor}"))
+
+
+def _in_order(page: list[str], order: str, salt: str) -> list[str]:
+    """A page of ids (oldest first) in the configured order; a shuffle is the same for the same request."""
+    if order == "desc":
+        return page[::-1]
+    if order == "shuffled":
+        shuffled = list(page)
+        random.Random(salt).shuffle(shuffled)
+        return shuffled
+    return page
+
+
+def _endless_page(call: Call, ids: list[str], cursor: int | None, size: int) -> list[str]:
+    """A full page of ids never seen before, a second apart after the cursor: a conversation that never ends."""
+    first = call.sandbox.base_dataset.message_by_id[ids[0]] if ids else None
+    channel = first["channelType"] if first else "TWITTER"
+    prefix = f"{first['sourceType']}_{first['sourceId']}" if first else "ACCOUNT_1"
+    after = cursor if cursor is not None else (first["channelCreatedTime"] - 1 if first else 0)
+    code = MESSAGE_TYPES.get(channel, (1,))[0]
+    times = [after + 1000 * (k + 1) for k in range(size)]
+    return [f"{prefix}_{t}_{channel}_{code}_{ENDLESS}{t}" for t in times]
+
+
+def _endless_message(message_id: str) -> JSON | None:
+    """The message behind an id from the associated_endless fault, so that reading those pages works too."""
+    found = _ENDLESS_ID.fullmatch(message_id)
+    if found is None:
+        return None
+    t = int(found["time"])
+    return {
+        "messageId": message_id,
+        "sourceType": found["source_type"],
+        "sourceId": found["source_id"],
+        "content": {"text": f"Still here, message {t}."},
+        "channelType": found["channel"],
+        "channelCreatedTime": t,
+        "createdTime": t,
+        "modifiedTime": t,
+        "brandPost": False,
+        "language": "en",
+    }
 
 
 async def bulk_fetch(call: Call) -> Reply:
@@ -173,9 +260,17 @@ async def bulk_fetch(call: Call) -> Reply:
     if len(ids) > limit:
         return _errors(400, f"At most {limit} message ids per bulk-fetch request, got {len(ids)}")
     by_id = call.dataset.message_by_id
-    found = [by_id[i] for i in ids if i in by_id]
-    missing = [{"code": 404, "message": "Message not found", "id": i} for i in ids if i not in by_id]
-    return _ok(found, missing)
+    found, errors = [], []
+    withheld = _withheld([i for i in ids if i in by_id]) if call.config.partial_errors else set()
+    for message_id in ids:
+        message = by_id.get(message_id) or _endless_message(message_id)
+        if message is None:
+            errors.append({"code": 404, "message": "Message not found", "id": message_id})
+        elif message_id in withheld:
+            errors.append({"code": 500, "message": "Message temporarily unavailable", "id": message_id})
+        else:
+            found.append(message)
+    return call.ok(found, errors)
 
 
 async def message_by_id(call: Call) -> Reply:
@@ -184,29 +279,44 @@ async def message_by_id(call: Call) -> Reply:
     if not message_id:
         return _errors(400, "Missing required parameter 'messageId'")
     message = call.dataset.message_by_id.get(message_id)
-    return _ok(message) if message else _errors(404, "Message not found", with_data=True)
+    return call.ok(message) if message else _errors(404, "Message not found", with_data=True)
 
 
 async def profile_by_id(call: Call) -> Reply:
-    """GET api/v2/profile/{profileId}."""
+    """GET api/v2/profile/{profileId}: a path the reference never documents, served only with undocumented_paths."""
+    if not call.config.undocumented_paths:
+        return await unknown_endpoint(call)
     profile = call.dataset.profile_by_id.get(call.params["profile_id"])
-    return _ok(profile) if profile else _errors(404, "Profile not found", with_data=True)
+    return call.ok(profile) if profile else _errors(404, "Profile not found", with_data=True)
 
 
 def _page(call: Call, entity_type: str, results: list[JSON], offset: int, size: int, total: int | None) -> Reply:
-    """One page of results and, if more remain, a cursor for the next."""
+    """One page of results and, if more remain, a cursor for the next ("id=..." as the reference shows it)."""
     end = offset + size
     cursor = call.sandbox.issue_cursor(entity_type, results, end, size, total) if end < len(results) else None
+    if cursor is not None and call.config.cursor_prefix:
+        cursor = f"id={cursor}"
     data: JSON = {"results": results[offset:end], "cursor": cursor}
     if total is not None:
         data["totalCount"] = total
-    return _ok(data)
+    return call.ok(data)
+
+
+def _rules(config: SandboxConfig) -> search.Rules:
+    """The search rules the knobs in force stand for."""
+    return search.Rules(
+        extended_keys=config.filter_keys == "extended",
+        created_only_sorts=config.sort_keys == "created_only",
+        time_filter=config.time_filter,
+        absent_deleted_is_false=config.message_deleted == "absent_is_false",
+    )
 
 
 async def search_entities(call: Call) -> Reply:
-    """POST api/v2/search/{entityType}: filter, sort and page CASE, MESSAGE or PROFILE.
+    """POST api/v2/search/{entityType}: filter, sort and page CASE, MESSAGE, PROFILE, USER or CUSTOM_FIELD.
 
-    page.start is the 1-based position of the first result (0 and 1 both mean the first result).
+    page.start is the 1-based position of the first result, or with page_start=page the 1-based number of a page
+    of page.size results; 0 and 1 both mean the first.
     """
     entity_type = call.params["entity"].upper()
     try:
@@ -227,20 +337,26 @@ async def search_entities(call: Call) -> Reply:
     if isinstance(start, bool) or not isinstance(start, int) or start < 0:
         return _errors(400, "page.start must be a non-negative integer")
     include_count = bool(body.get("includeCount", False))
+    rules = _rules(call.config)
     try:
-        predicate = search.compile_filter(entity_type, body.get("filter")) if entity_type in SEARCHABLE else None
-        order = search.compile_sorts(body.get("sorts"))
+        searchable = entity_type in SEARCHABLE
+        predicate = search.compile_filter(entity_type, body.get("filter"), rules) if searchable else None
+        order = search.compile_sorts(body.get("sorts"), rules)
         if entity_type == "MESSAGE":
-            window = search.time_window(body.get("timeFilter"))
+            window = search.time_window(body.get("timeFilter"), rules.time_filter)
     except search.QueryError as exc:
         return _errors(400, str(exc))
     dataset = call.dataset
+    plain = {
+        "CASE": dataset.cases,
+        "PROFILE": dataset.profiles,
+        "USER": dataset.users,
+        "CUSTOM_FIELD": dataset.custom_fields,
+    }
     if predicate is None:
         results: list[JSON] = []
-    elif entity_type == "CASE":
-        results = search.select(dataset.cases, predicate)
-    elif entity_type == "PROFILE":
-        results = search.select(dataset.profiles, predicate)
+    elif entity_type in plain:
+        results = search.select(plain[entity_type], predicate)
     else:
         if window.key == "channelCreatedTime":
             candidates = dataset.messages_between(window.since, window.until)
@@ -248,7 +364,8 @@ async def search_entities(call: Call) -> Reply:
             candidates = [m for m in dataset.messages if window.since <= m[window.key] <= window.until]
         results = search.select(candidates, predicate)
     results = order(results)
-    return _page(call, entity_type, results, max(0, start - 1), size, len(results) if include_count else None)
+    offset = max(0, start - 1) * (size if call.config.page_start == "page" else 1)
+    return _page(call, entity_type, results, offset, size, len(results) if include_count else None)
 
 
 async def search_next_page(call: Call) -> Reply:
@@ -337,17 +454,18 @@ def _with_unknown(entity: Any) -> Any:
 
 
 def _map_entities(payload: Any, change: Callable[[Any], Any]) -> Any:
-    """Apply a change to every entity in a success envelope: data, data[...] or data.results[...]."""
-    if not isinstance(payload, dict) or payload.get("data") is None:
+    """Apply a change to every entity of a success: data, data[...] or data.results[...], enveloped or bare."""
+    enveloped = isinstance(payload, dict) and "data" in payload and "errors" in payload
+    data = payload["data"] if enveloped else payload
+    if data is None:
         return payload
-    data = payload["data"]
     if isinstance(data, list):
         data = [change(item) for item in data]
     elif isinstance(data, dict) and isinstance(data.get("results"), list):
         data = {**data, "results": [change(item) for item in data["results"]]}
     else:
         data = change(data)
-    return {**payload, "data": data}
+    return {**payload, "data": data} if enveloped else data
 
 
 def _failure(kind: str) -> Reply:
@@ -360,6 +478,9 @@ def _failure(kind: str) -> Reply:
         reply = _errors(503, "Service temporarily unavailable")
         reply.headers["Retry-After"] = "1"
         return reply
+    if kind == "null_data":
+        # A success status whose body says it failed: the data is null and the reason is in errors.
+        return Reply(200, {"data": None, "errors": [{"code": 500, "message": "Internal error while reading data"}]})
     return _errors(500, "Internal server error")
 
 
@@ -381,9 +502,12 @@ class SprinklrAPI:
         if scope["type"] != "http":
             return
         path: str = scope["path"]
-        env, _, rest = path.strip("/").partition("/")
+        env, rest = _environment(path)
         if not rest:
-            await _send(send, Reply(404, {"errors": [{"code": 404, "message": "Not a Sprinklr API path"}]}))
+            message = "Not a Sprinklr API path"
+            if env == "prod":
+                message += ": the prod environment has no environment segment (use /api/v2/...)"
+            await _send(send, Reply(404, {"errors": [{"code": 404, "message": message}]}))
             return
         method: str = scope["method"]
         name, handler, params = match(method, rest)
@@ -428,13 +552,15 @@ class SprinklrAPI:
                 return _html(403, "Developer Inactive", **{"X-Mashery-Error-Code": "ERR_403_DEVELOPER_INACTIVE"}), None
         retry_after = sandbox.admit(key)
         if retry_after is not None:
-            headers = {"X-Mashery-Error-Code": "ERR_403_DEVELOPER_OVER_RATE", "Retry-After": str(retry_after)}
+            headers = {"X-Mashery-Error-Code": "ERR_403_DEVELOPER_OVER_RATE"}
+            if config.retry_after:
+                headers["Retry-After"] = str(retry_after)
             return _html(config.rate_limit_status, "Developer Over Rate", **headers), None
         fault = sandbox.take_fault(path)
         if fault is not None:
             if fault.kind == "reset":
                 raise _DropConnection
-            if fault.kind in ("500", "502", "503", "401"):
+            if fault.kind in ("500", "502", "503", "401", "null_data"):
                 return _failure(fault.kind), None
             if fault.kind == "slow":
                 await anyio.sleep(fault.delay_ms / 1000)
@@ -443,7 +569,7 @@ class SprinklrAPI:
             scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not sandbox.token_valid(bearer.strip()):
                 return UNAUTHORIZED, None
-        return await handler(Call(sandbox, request, params)), fault
+        return await handler(Call(sandbox, request, params, fault)), fault
 
     async def _deliver(self, reply: Reply, fault: Fault | None, send: Send) -> None:
         """Send the reply, damaged as the fault asks."""
@@ -464,6 +590,19 @@ class SprinklrAPI:
             raise _DropConnection
         else:
             await _send(send, reply, body)
+
+
+def _environment(path: str) -> tuple[str, str]:
+    """The environment a path addresses and the rest of it; the global prod environment has no segment.
+
+    /api/v2/... and /oauth/token are prod's; /prod2/api/v2/... is prod2's. /prod/... has no rest: it is no path.
+    """
+    first, _, rest = path.strip("/").partition("/")
+    if first in ("api", "oauth"):
+        return "prod", path.strip("/")
+    if first == "prod":
+        return "prod", ""
+    return first, rest
 
 
 def _headers(reply: Reply, length: int) -> list[tuple[bytes, bytes]]:
@@ -505,7 +644,6 @@ class AdminAPI:
     def __init__(self, sandbox: Sandbox) -> None:
         """Steer this sandbox."""
         self.sandbox = sandbox
-        self.summary: JSON | None = None
 
     def routes(self) -> list[Route]:
         """The admin endpoints."""
@@ -521,7 +659,8 @@ class AdminAPI:
     async def index(self, request: Request) -> JSONResponse:
         """Where the simulated API lives, for a person poking at the sandbox."""
         config = self.sandbox.config
-        return JSONResponse({"sandbox": "sprinklr", "env": config.env, "api": f"/{config.env}/api/v2/"})
+        root = "" if config.env == "prod" else f"/{config.env}"
+        return JSONResponse({"sandbox": "sprinklr", "env": config.env, "api": f"{root}/api/v2/"})
 
     async def stats(self, request: Request) -> JSONResponse:
         """Requests, writes and rate refusals so far; ?tail=N limits the log to its last N entries."""
@@ -545,7 +684,11 @@ class AdminAPI:
                 return JSONResponse({"error": str(exc)}, status_code=400)
         config = self.sandbox.config
         shown = {name: getattr(config, name) for name in config.__dataclass_fields__ if name not in SECRETS}
-        return JSONResponse({**shown, "faults": [f.as_json() for f in self.sandbox.faults]})
+        shown["explicit"] = sorted(config.explicit)
+        shown["anchor_in_force"] = (
+            self.sandbox.base_dataset.anchor.isoformat() if self.sandbox.base_dataset.anchor else None
+        )
+        return JSONResponse({**shown, "knobs": config.knobs(), "faults": [f.as_json() for f in self.sandbox.faults]})
 
     async def expire_token(self, request: Request) -> JSONResponse:
         """Make the current access token fail until the client refreshes it."""
@@ -553,17 +696,17 @@ class AdminAPI:
         return JSONResponse({"ok": True})
 
     async def dataset(self, request: Request) -> JSONResponse:
-        """Counts and real example values from the dataset."""
-        if self.summary is None:
-            self.summary = self.sandbox.dataset.summary()
-        return JSONResponse(self.summary)
+        """Counts and real example values from the dataset as served (the summary is kept on the dataset)."""
+        return JSONResponse(self.sandbox.dataset.summary())
 
 
 def create_app(config: SandboxConfig | None = None, *, dataset: Dataset | None = None) -> Starlette:
     """Build a sandbox app; its state is `app.state.sandbox`, so several can live in one process."""
     config = config or SandboxConfig()
     if dataset is None:
-        dataset = cached_dataset(config.seed, config.cases, config.profiles, config.target_messages)
+        dataset = cached_dataset(
+            config.seed, config.cases, config.profiles, config.target_messages, config.anchor_date()
+        )
     sandbox = Sandbox(config, dataset)
     app = Starlette(
         routes=[Mount(ADMIN_PREFIX, routes=AdminAPI(sandbox).routes()), Mount("", app=SprinklrAPI(sandbox))]

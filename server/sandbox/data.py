@@ -25,9 +25,23 @@ TIER_FIELD = "_c_5f8a1b2c3d4e5f6a7b8c9d0e"
 ESCALATED_FIELD = "61a7c3e5e4b0a1b2c3d4e5f6"
 
 FIRST_CASE_NUMBER = 48000
-CASES_FROM_MS = 1735689600000  # 2025-01-01T00:00Z
-CASES_UNTIL_MS = 1793491200000  # 2026-11-01T00:00Z; conversations run on into November
-PROFILES_FROM_MS = 1546300800000  # 2019-01-01T00:00Z
+DAY_MS = 86_400_000
+# The data covers about 22 months up to the anchor day, and customers' profiles were made in the six years before.
+SPAN_DAYS = 670
+PROFILE_SPAN_DAYS = 6 * 365
+# The last days before the anchor hold a block of cases made so that "this week" questions have answers.
+RECENT_DAYS = 7
+RECENT_STATUS_PRIORITY = (
+    ("Open", "Urgent"),
+    ("New", "Urgent"),
+    ("Pending", "High"),
+    ("Closed", "Low"),
+    ("Open", "Medium"),
+    ("New", "High"),
+)
+# Fewest messages a conversation needs to end in each status (Open: a brand reply, then the customer again).
+MIN_MESSAGES = {"New": 1, "Open": 3, "Pending": 2, "Closed": 2}
+RECENT_MAX_MESSAGES = 40
 
 CHANNELS = ("TWITTER", "FACEBOOK", "INSTAGRAM", "LINKEDIN", "YOUTUBE", "TIKTOK", "WORKFLOW")
 CHANNEL_WEIGHTS = (30, 24, 17, 6, 5, 8, 10)
@@ -58,6 +72,16 @@ TOPIC_QUEUE = {
     "login": "Tech Support",
     "billing": "Billing",
 }
+# The reference's language table: the names a Language field may hold instead of codes.
+LANGUAGE_NAMES = {
+    "en": "English",
+    "es": "Spanish",
+    "fr": "French",
+    "de": "German",
+    "pt": "Portuguese",
+    "zh": "Chinese",
+    "ar": "Arabic",
+}
 TOPIC_CASE_TYPES = {
     "order": ("Problem", "Question"),
     "refund": ("Complaint", "Question"),
@@ -86,12 +110,22 @@ class Dataset:
     profiles: list[JSON]
     case_message_ids: dict[str, list[str]]
     highlights: dict[str, list[int]]
+    # The day the data ends on (exclusive: the newest message is just before 00:00 UTC that day).
+    anchor: dt.date | None = None
+    # The agents and bots cases are assigned to (USER search), and the custom fields cases use (CUSTOM_FIELD search).
+    users: list[JSON] = field(default_factory=list)
+    custom_fields: list[JSON] = field(default_factory=list)
     case_by_number: dict[int, JSON] = field(init=False)
     case_by_id: dict[str, JSON] = field(init=False)
     message_by_id: dict[str, JSON] = field(init=False)
     profile_by_id: dict[str, JSON] = field(init=False)
     case_message_times: dict[str, list[int]] = field(init=False)
     message_times: list[int] = field(init=False)
+    # Derived datasets (hostile, oversize, other field shapes) built from this one, by variant key; see variants.py.
+    variants: dict[tuple[Any, ...], Dataset] = field(init=False, default_factory=dict)
+    # For a derived dataset, the one it was derived from (ids and case numbers are the same in both).
+    origin: Dataset | None = field(init=False, default=None)
+    _summary: JSON | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         """Index cases, messages and profiles, and order messages by channelCreatedTime for time-window search."""
@@ -114,6 +148,11 @@ class Dataset:
 
     def summary(self) -> JSON:
         """A small description with real example values, for tests, docs and people trying the sandbox."""
+        if self._summary is None:
+            self._summary = self._describe()
+        return self._summary
+
+    def _describe(self) -> JSON:
         counts = Counter(c["contact"]["id"] for c in self.cases)
         repeat = [
             {
@@ -131,11 +170,14 @@ class Dataset:
         biggest = max(self.cases, key=lambda c: len(self.case_message_ids[c["id"]]), default=None)
         return {
             "seed": self.seed,
+            "anchor": self.anchor.isoformat() if self.anchor else None,
             "counts": {
                 "cases": len(self.cases),
                 "messages": len(self.messages),
                 "profiles": len(self.profiles),
                 "deletedCases": sum(1 for c in self.cases if c["deleted"]),
+                "users": len(self.users),
+                "customFields": len(self.custom_fields),
             },
             "caseNumbers": {
                 "first": self.cases[0]["caseNumber"] if self.cases else None,
@@ -162,13 +204,47 @@ class Dataset:
                 ],
                 "repeatCustomers": repeat[:10],
             },
+            "users": [{"id": u["id"], "name": u["name"], "userType": u["userType"]} for u in self.users],
             "customFields": {"brand": BRAND_FIELD, "language": LANGUAGE_FIELD, "country": COUNTRY_FIELD},
+            "customFieldIds": [f["id"] for f in self.custom_fields],
             "brands": [b.name for b in corpus.BRANDS],
+            # Queue names are documented nowhere in the reference: they are shown here only, never by the API.
             "queues": QUEUES,
             "timeRange": {
                 "firstMessage": self.message_times[0] if self.messages else None,
                 "lastMessage": self.message_times[-1] if self.messages else None,
+                "end": _midnight_ms(self.anchor) if self.anchor else None,
             },
+            "recent": self._recent(),
+        }
+
+    def _recent(self) -> JSON:
+        """What the last RECENT_DAYS days hold: the questions about "this week" that have answers."""
+        if self.anchor is None:
+            return {}
+        if self.origin is not None:
+            # Derived data may have rewritten statuses and brands; the plain values are the origin's.
+            return self.origin._recent()
+        until = _midnight_ms(self.anchor)
+        since = until - RECENT_DAYS * DAY_MS
+        recent = [c for c in self.cases if since <= c["createdTime"] < until and not c["deleted"]]
+        urgent_open: dict[str, list[int]] = {}
+        waiting: list[int] = []
+        for case in recent:
+            brand = case["workflow"]["customProperties"][BRAND_FIELD][0]
+            if case["priority"] == "Urgent" and case["status"] in ("New", "Open"):
+                urgent_open.setdefault(brand, []).append(case["caseNumber"])
+            last = self.message_by_id[self.case_message_ids[case["id"]][-1]]
+            if case["status"] in ("New", "Open") and not last["brandPost"]:
+                waiting.append(case["caseNumber"])
+        return {
+            "since": since,
+            "until": until,
+            "cases": len(recent),
+            "byStatus": dict(Counter(c["status"] for c in recent)),
+            "byPriority": dict(Counter(c["priority"] for c in recent)),
+            "urgentOpenByBrand": urgent_open,
+            "waitingOnBrand": waiting,
         }
 
 
@@ -191,17 +267,39 @@ class _Account:
     profile: JSON
 
 
-def generate(seed: int = 7, cases: int = 1000, profiles: int = 500, target_messages: int = 10000) -> Dataset:
-    """Generate the dataset for a seed; the same arguments always give the same data."""
+def generate(
+    seed: int = 7,
+    cases: int = 1000,
+    profiles: int = 500,
+    target_messages: int = 10000,
+    anchor: dt.date | None = None,
+) -> Dataset:
+    """Generate the dataset for a seed and an anchor day (default today, UTC); the same arguments give the same data."""
     if cases > 0 and profiles < 1:
         raise ValueError("cases need at least one profile to belong to")
-    return _Generator(random.Random(seed)).run(seed, cases, profiles, target_messages)
+    day = anchor or dt.datetime.now(dt.UTC).date()
+    return _Generator(random.Random(seed), day).run(seed, cases, profiles, target_messages)
+
+
+def cached_dataset(
+    seed: int = 7,
+    cases: int = 1000,
+    profiles: int = 500,
+    target_messages: int = 10000,
+    anchor: dt.date | None = None,
+) -> Dataset:
+    """The dataset for these arguments, generated once per process; it is read-only, so sandboxes share it."""
+    return _cached(seed, cases, profiles, target_messages, anchor or dt.datetime.now(dt.UTC).date())
 
 
 @lru_cache(maxsize=4)
-def cached_dataset(seed: int = 7, cases: int = 1000, profiles: int = 500, target_messages: int = 10000) -> Dataset:
-    """The dataset for these arguments, generated once per process; it is read-only, so sandboxes share it."""
-    return generate(seed, cases, profiles, target_messages)
+def _cached(seed: int, cases: int, profiles: int, target_messages: int, anchor: dt.date) -> Dataset:
+    return generate(seed, cases, profiles, target_messages, anchor)
+
+
+def _midnight_ms(day: dt.date) -> int:
+    """Epoch milliseconds at 00:00 UTC on a day."""
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
 
 
 def _object_id(rng: random.Random, epoch_ms: int) -> str:
@@ -218,14 +316,20 @@ def _ascii(text: str) -> str:
 class _Generator:
     """Holds the random source and the shared pieces while one dataset is built."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, anchor: dt.date) -> None:
         self.rng = rng
+        self.anchor = anchor
+        # Nothing is later than `end` (00:00 UTC on the anchor day), so "now" never sees the future.
+        self.end = _midnight_ms(anchor)
+        self.begin = self.end - SPAN_DAYS * DAY_MS
         self.accounts: dict[tuple[str, str], _Account] = {}
         self.listening_ids = [str(rng.randrange(100000, 999999)) for _ in range(3)]
         self.agents = [(name, 1000000 + 37 * i) for i, name in enumerate(corpus.AGENT_NAMES)]
         self.bots = [("Care Assist Bot", 9000001), ("Triage Bot", 9000002)]
         # What the case being built contains that tests look for (injection, rtl, html, invisibleChars).
         self.flags: set[str] = set()
+        # Whether the last customer text _decorate wrote carries an attack (which must not be blanked afterwards).
+        self.attacked = False
 
     def run(self, seed: int, n_cases: int, n_profiles: int, target: int) -> Dataset:
         """Build profiles, then cases in time order, each with its conversation."""
@@ -235,15 +339,26 @@ class _Generator:
                 self.accounts[(brand.name, channel)] = self._account(brand, channel)
         customers = self._customers(n_profiles) if n_cases or n_profiles else []
         sizes = self._sizes(n_cases, target)
-        starts = sorted(rng.randrange(CASES_FROM_MS, CASES_UNTIL_MS) for _ in range(n_cases))
+        # The last days hold their share of ordinary cases plus a planned block (every brand, status and priority,
+        # urgent ones still open, customers waiting on the brand); case numbers keep following creation time.
+        plan = [(brand, status, priority) for status, priority in RECENT_STATUS_PRIORITY for brand in corpus.BRANDS]
+        plan = plan[: n_cases // 4]
+        n_recent = min(n_cases, len(plan) + round(n_cases * RECENT_DAYS / SPAN_DAYS))
+        recent_from = self.end - RECENT_DAYS * DAY_MS
+        starts = sorted(rng.randrange(self.begin, recent_from) for _ in range(n_cases - n_recent))
+        starts += sorted(rng.randrange(recent_from + 3_600_000, self.end - 12 * 3_600_000) for _ in range(n_recent))
+        planned = dict(zip(sorted(rng.sample(range(n_cases - n_recent, n_cases), len(plan))), plan, strict=True))
+        self._fit_sizes(sizes, planned)
         # A few customers write again and again; the rest of the cases are spread evenly.
         regulars = customers[: max(1, min(40, len(customers) // 10))]
         order = sorted(range(n_cases), key=lambda i: -sizes[i])
         specials = {
             "long": set(rng.sample(range(n_cases), min(5, n_cases))),
             "injection": set(order[:1]) | set(rng.sample(range(n_cases), min(3, n_cases))),
-            "deleted": {i for i in range(n_cases) if rng.random() < 0.02}
-            | set(rng.sample(range(n_cases), min(1, n_cases))),
+            "deleted": (
+                {i for i in range(n_cases) if rng.random() < 0.02} | set(rng.sample(range(n_cases), min(1, n_cases)))
+            )
+            - set(planned),
         }
         highlights: dict[str, set[int]] = {
             name: set()
@@ -264,7 +379,7 @@ class _Generator:
         for i in range(n_cases):
             customer = rng.choice(regulars) if rng.random() < 0.3 else rng.choice(customers)
             case, conversation = self._case(
-                FIRST_CASE_NUMBER + i, starts[i], sizes[i], customer, specials, i, highlights
+                FIRST_CASE_NUMBER + i, starts[i], sizes[i], customer, specials, i, highlights, planned.get(i)
             )
             case_list.append(case)
             messages.extend(conversation)
@@ -276,7 +391,89 @@ class _Generator:
             profiles=[c.profile for c in customers],
             case_message_ids=case_message_ids,
             highlights={name: sorted(numbers) for name, numbers in highlights.items()},
+            anchor=self.anchor,
+            users=self._users(),
+            custom_fields=self._custom_fields(),
         )
+
+    def _fit_sizes(self, sizes: list[int], planned: dict[int, tuple[Brand, str, str]]) -> None:
+        """Swap conversation sizes so that each planned case can end in its status, keeping the total the same."""
+        for index, (_, status, _) in planned.items():
+            low = MIN_MESSAGES[status]
+            if low <= sizes[index] <= RECENT_MAX_MESSAGES:
+                continue
+            partner = next(
+                (j for j in range(len(sizes)) if j not in planned and low <= sizes[j] <= RECENT_MAX_MESSAGES), None
+            )
+            if partner is not None:
+                sizes[index], sizes[partner] = sizes[partner], sizes[index]
+
+    def _users(self) -> list[JSON]:
+        """The agents and bots cases are assigned to, as USER search returns them."""
+        users: list[JSON] = []
+        for i, (name, user_id) in enumerate(self.agents):
+            created = self.begin - (i + 1) * 9 * DAY_MS
+            users.append(
+                {
+                    "id": user_id,
+                    "name": name,
+                    "email": f"{_ascii(name.split()[0])}.{_ascii(name.split()[-1])}@care.sprinklr-sandbox.example",
+                    "userType": "AGENT",
+                    "roles": ["Team Lead" if i % 7 == 0 else "Care Agent"],
+                    "active": i != len(self.agents) - 1,
+                    "createdTime": created,
+                    "modifiedTime": created + 30 * DAY_MS,
+                }
+            )
+        for name, user_id in self.bots:
+            created = self.begin - 400 * DAY_MS
+            users.append(
+                {
+                    "id": user_id,
+                    "name": name,
+                    "userType": "BOT",
+                    "roles": ["Bot"],
+                    "active": True,
+                    "createdTime": created,
+                    "modifiedTime": created,
+                }
+            )
+        return users
+
+    def _custom_fields(self) -> list[JSON]:
+        """Definitions of every custom property cases carry, as CUSTOM_FIELD search returns them."""
+
+        def picklist(field_id: str, name: str, values: list[tuple[str, str]], days: int) -> JSON:
+            created = self.begin - days * DAY_MS
+            return {
+                "id": field_id,
+                "name": name,
+                "fieldType": "PICKLIST",
+                "assetClass": "UNIVERSAL_CASE",
+                "multiValued": False,
+                "options": [{"value": value, "label": label} for value, label in values],
+                "createdTime": created,
+                "modifiedTime": created + 60 * DAY_MS,
+            }
+
+        case_types = sorted({t for types in TOPIC_CASE_TYPES.values() for t in types} | {"Task"})
+        country = picklist(COUNTRY_FIELD, "Country", [], 500)
+        # Typed in by hand, which is why the data mixes codes ("AT") and names ("Austria").
+        country.update(fieldType="TEXT")
+        del country["options"]
+        return [
+            picklist("spr_uc_status", "Status", [(s, s) for s in ("New", "Open", "Pending", "Closed")], 2000),
+            picklist("spr_uc_priority", "Priority", [(p, p) for p in ("Low", "Medium", "High", "Urgent")], 2000),
+            picklist("spr_uc_type", "Case Type", [(t, t) for t in case_types], 2000),
+            picklist(BRAND_FIELD, "Brand", [(b.name, b.name) for b in corpus.BRANDS], 1500),
+            picklist(LANGUAGE_FIELD, "Language", [(code, LANGUAGE_NAMES[code]) for code in corpus.LANGUAGES], 1500),
+            country,
+            picklist(TIER_FIELD, "Customer Tier", [(t, t) for t in ("Gold", "Silver", "Bronze")], 300),
+            {
+                **picklist(ESCALATED_FIELD, "Escalated", [("true", "Yes"), ("false", "No")], 200),
+                "fieldType": "CHECKBOX",
+            },
+        ]
 
     # -- sizes and people -------------------------------------------------------------------------------------------
 
@@ -322,7 +519,7 @@ class _Generator:
             while channel_id in seen:
                 channel_id = self._channel_id(channel, email)
             seen.update((channel_id, username))
-            created = rng.randrange(PROFILES_FROM_MS, CASES_FROM_MS)
+            created = rng.randrange(self.begin - PROFILE_SPAN_DAYS * DAY_MS, self.begin)
             followers = min(5_000_000, int(rng.paretovariate(1.1) * 40))
             social: JSON = {
                 "name": name,
@@ -346,7 +543,7 @@ class _Generator:
                 **social,
                 "contact": contact,
                 "createdTime": created,
-                "modifiedTime": created + rng.randrange(0, 700 * 86_400_000),
+                "modifiedTime": min(created + rng.randrange(0, 700 * DAY_MS), self.end - 1),
             }
             result.append(_Customer(profile, social, lang, country, first))
         return result
@@ -408,10 +605,16 @@ class _Generator:
         specials: dict[str, set[int]],
         index: int,
         highlights: dict[str, set[int]],
+        planned: tuple[Brand, str, str] | None = None,
     ) -> tuple[JSON, list[JSON]]:
-        """One case and its conversation, with the case's fields derived from how the conversation went."""
+        """One case and its conversation, with the case's fields derived from how the conversation went.
+
+        A planned case has its brand, status and priority given, and a conversation that fits the status.
+        """
         rng = self.rng
         brand = rng.choice(corpus.BRANDS)
+        if planned is not None:
+            brand = planned[0]
         topic = rng.choices(corpus.TOPICS, corpus.TOPIC_WEIGHTS)[0]
         lang, channel = customer.lang, customer.profile["channelType"]
         phrases = corpus.PHRASES[lang]
@@ -425,6 +628,17 @@ class _Generator:
             senders.append(rng.random() < 0.75 if not previous else rng.random() < 0.2)
         # A case nobody has answered yet is New; the rest are somewhere along the way.
         status = rng.choices(("Open", "Pending", "Closed"), (30, 20, 50))[0] if any(senders) else "New"
+        if planned is not None:
+            status = planned[1] if size >= MIN_MESSAGES[planned[1]] else "New"
+            if status == "New":
+                senders = [False] * size
+            elif status == "Open":
+                # Answered once, then the customer wrote again: the case waits on the brand.
+                senders[-1] = False
+                if not any(senders):
+                    senders[1] = True
+            elif not any(senders):
+                senders[-1] = True
         if status == "Pending":
             senders[-1] = True
 
@@ -453,6 +667,8 @@ class _Generator:
         priority = rng.choices(
             ("Low", "Medium", "High", "Urgent"), (25, 50, 20, 5) if topic != "outage" else (5, 35, 40, 20)
         )[0]
+        if planned is not None:
+            priority = planned[2]
         case_type = "Task" if rng.random() < 0.05 else rng.choice(TOPIC_CASE_TYPES[topic])
         subject = rng.choice(phrases.subjects[topic]).format_map(ctx)
         description = first["content"].get("text", "") or subject
@@ -463,7 +679,7 @@ class _Generator:
         if deleted:
             highlights["deleted"].add(number)
         sentiment_weights = (20, 40, 40) if status == "Closed" else (50, 40, 10)
-        assignment_time = created + rng.randrange(30_000, 3_600_000)
+        assignment_time = min(created + rng.randrange(30_000, 3_600_000), self.end - 1)
         country = customer.country if rng.random() < 0.9 else corpus.COUNTRY_NAMES[customer.country]
         custom: JSON = {
             "spr_uc_status": [status],
@@ -502,7 +718,7 @@ class _Generator:
             "priority": priority,
             "caseType": case_type,
             "createdTime": created,
-            "modifiedTime": max(created, last["modifiedTime"]) + rng.randrange(0, 2 * 86_400_000),
+            "modifiedTime": min(max(created, last["modifiedTime"]) + rng.randrange(0, 2 * DAY_MS), self.end - 1),
             "dueDate": created + rng.choice((1, 2, 3, 7)) * 86_400_000,
             "firstMessageId": first["messageId"],
             "sentiment": rng.choices((-1, 0, 1), sentiment_weights)[0],
@@ -523,7 +739,7 @@ class _Generator:
             case["summary"] = rng.choice(corpus.SUMMARIES).format(topic=topic)
         if rng.random() < 0.15:
             system = rng.choice(("salesforce", "zendesk", "rightnow"))
-            external_created = created + rng.randrange(60_000, 86_400_000)
+            external_created = min(created + rng.randrange(60_000, DAY_MS), self.end - 1)
             case["externalCase"] = {
                 "id": f"5003h{rng.getrandbits(40):010X}"
                 if system == "salesforce"
@@ -532,7 +748,7 @@ class _Generator:
                 "channelType": system,
                 "permalink": f"https://{system}.example/cases/{rng.randrange(10**6, 10**7)}",
                 "createdTime": external_created,
-                "modifiedTime": external_created + rng.randrange(0, 10 * 86_400_000),
+                "modifiedTime": min(external_created + rng.randrange(0, 10 * DAY_MS), self.end - 1),
             }
             highlights["external"].add(number)
         return case, conversation
@@ -612,18 +828,13 @@ class _Generator:
         inject_at = rng.randrange(len(senders)) if inject else -1
         if inject_at >= 0 and senders[inject_at]:
             inject_at = senders.index(False)
+        gaps = self._gaps(senders, pace, start)
         messages: list[JSON] = []
         seen_agent = False
         t = start
         root = ""
         for j, from_brand in enumerate(senders):
-            if j:
-                if from_brand != senders[j - 1]:
-                    mean = 5400 if from_brand else 10800
-                    gap = 60 + rng.expovariate(1 / mean) * pace
-                else:
-                    gap = 20 + rng.random() * 600 * pace
-                t += int(gap * 1000) + rng.randrange(1, 1000)
+            t += gaps[j]
             last = j == len(senders) - 1
             if from_brand:
                 if last and status == "Closed":
@@ -664,7 +875,7 @@ class _Generator:
             attachment = self._attachment(from_brand, brand)
             if attachment:
                 content["attachment"] = attachment
-                if not from_brand and rng.random() < 0.1:
+                if not from_brand and not self.attacked and rng.random() < 0.1:
                     content["text"] = ""  # a photo sent on its own
             message_type = (
                 (public_out if from_brand else public_in) if public else (private_out if from_brand else private_in)
@@ -684,7 +895,9 @@ class _Generator:
                 "channelType": channel,
                 "channelCreatedTime": t,
                 "createdTime": created,
-                "modifiedTime": created + (rng.randrange(1000, 3_600_000) if rng.random() < 0.1 else 0),
+                "modifiedTime": min(
+                    created + (rng.randrange(1000, 3_600_000) if rng.random() < 0.1 else 0), self.end - 1
+                ),
                 "brandPost": from_brand,
                 "language": lang,
                 "senderProfile": account.profile if from_brand else customer.social,
@@ -699,20 +912,44 @@ class _Generator:
             messages.append(message)
         return messages
 
+    def _gaps(self, senders: list[bool], pace: float, start: int) -> list[int]:
+        """Milliseconds before each message (0 for the first), squeezed so that the last one comes before the end."""
+        rng = self.rng
+        gaps = [0]
+        for j in range(1, len(senders)):
+            if senders[j] != senders[j - 1]:
+                mean = 5400 if senders[j] else 10800
+                gap = 60 + rng.expovariate(1 / mean) * pace
+            else:
+                gap = 20 + rng.random() * 600 * pace
+            gaps.append(int(gap * 1000) + rng.randrange(1, 1000))
+        # Room for the last message's Sprinklr time (up to 8 s after the channel's) and the case's own stamps.
+        room = self.end - 70_000 - start
+        total = sum(gaps)
+        if total > room:
+            # Every gap stays at least 1 ms: each message of a case has its own time, which the cursor relies on.
+            gaps = [0] + [max(1, gap * room // total) for gap in gaps[1:]]
+        return gaps
+
     def _decorate(self, text: str, channel: str, lang: str, *, injected: bool) -> str:
         """Add what real customer text carries: emoji, markup, invisible characters, other scripts, and attacks."""
         rng = self.rng
+        # Characters at the start that later steps may cut into: not an attack, which must stay whole to be found.
+        plain = len(text)
+        self.attacked = False
         if injected or rng.random() < 0.01:
+            self.attacked = True
             attack = rng.choice(corpus.INJECTIONS)
             text = f"{text}\n\n{attack}" if rng.random() < 0.6 else attack
+            plain = len(text) - len(attack)
             self.flags.add("injection")
         if rng.random() < 0.15:
             text = f"{text} {rng.choice(corpus.EMOJI)}"
         if lang == "en" and rng.random() < 0.005:
             text = f"{text} {rng.choice(corpus.HEBREW)}"
             self.flags.add("rtl")
-        if rng.random() < 0.02 and len(text) > 4:
-            cut = rng.randrange(1, len(text) - 1)
+        if rng.random() < 0.02 and plain > 4:
+            cut = rng.randrange(1, plain - 1)
             text = f"{text[:cut]}\u200b{text[cut:]}"
             self.flags.add("invisibleChars")
             if rng.random() < 0.4:

@@ -47,9 +47,11 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _urls(host: str, port: int, env: str) -> tuple[str, str]:
-    """The API base URL (with the environment) and the admin URL."""
+    """The API base URL (below /{env}, or the root for prod) and the admin URL."""
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return f"http://{netloc}/{env}", f"http://{netloc}{ADMIN_PREFIX}"
+    # The global production environment is served at the root, as Sprinklr serves it; the others below /{env}.
+    base = f"http://{netloc}" if env == "prod" else f"http://{netloc}/{env}"
+    return base, f"http://{netloc}{ADMIN_PREFIX}"
 
 
 def _server(app: Starlette, *, quiet: bool) -> uvicorn.Server:

@@ -17,6 +17,7 @@ _RANGE_EQ = frozenset({"LT", "LTE", "GT", "GTE", "EQUALS"})
 _EQ = frozenset({"EQUALS", "NOT_EQUALS"})
 
 # The reference's filter-key tables, verbatim: a key or operator outside them is refused as Sprinklr does.
+# USER and CUSTOM_FIELD have no table in the reference; their `id` is the least any search must accept.
 FILTER_KEYS: dict[str, dict[str, frozenset[str]]] = {
     "CASE": {
         "id": _ALL,
@@ -49,14 +50,30 @@ FILTER_KEYS: dict[str, dict[str, frozenset[str]]] = {
         "createdTime": _RANGE_EQ,
         "modifiedTime": _RANGE_EQ,
     },
+    "USER": {"id": _SET},
+    "CUSTOM_FIELD": {"id": _SET},
+}
+# The plausible reading that the real API accepts more keys than the reference lists (filter_keys=extended).
+EXTENDED_KEYS: dict[str, dict[str, frozenset[str]]] = {
+    "CASE": {
+        "status": _SET,
+        "priority": _SET,
+        "caseType": _SET,
+        "workflow.assignment.assigneeId": _SET,
+        "firstMessageId": _SET,
+        "contact.id": _SET,
+    },
+    "USER": {"name": _SET | {"CONTAINS"}, "email": _SET, "userType": _SET},
+    "CUSTOM_FIELD": {"name": _SET | {"CONTAINS"}, "fieldType": _SET},
 }
 # Keys with a per-field suffix, e.g. workflow.customProperties.5cc9a7cfe4b01904c8dfc908.
 FIELD_PREFIXES: dict[str, tuple[str, frozenset[str]]] = {
     "CASE": ("workflow.customProperties.", _SET),
     "MESSAGE": ("workflow.customProperties.", _SET),
 }
-# Fields that are absent on an entity but have an obvious value: nothing in the dataset is deleted unless it says so.
-DEFAULTS = {"deleted": False}
+# A field absent on an entity that may still be matched as if it had a value (message_deleted=absent_is_false):
+# messages carry no `deleted`, yet the reference lists it as a MESSAGE filter key.
+DELETED_DEFAULT = {"deleted": False}
 LOGICAL = frozenset({"AND", "OR", "NOT"})
 OPERATORS = frozenset({"IN", "NIN", "EQUALS", "NOT_EQUALS", "GT", "GTE", "LT", "LTE", "CONTAINS", "SEARCH"})
 TIME_KEYS = frozenset({"channelCreatedTime", "createdTime", "modifiedTime"})
@@ -66,7 +83,17 @@ class QueryError(ValueError):
     """A search request the real API would answer with 400; the message is what Sprinklr would say."""
 
 
-def values_at(entity: JSON, path: tuple[str, ...]) -> list[Any]:
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """The undocumented choices a search follows (see SandboxConfig): which keys, sorts and time forms pass."""
+
+    extended_keys: bool = False
+    created_only_sorts: bool = False
+    time_filter: str = "both"
+    absent_deleted_is_false: bool = True
+
+
+def values_at(entity: JSON, path: tuple[str, ...], defaults: dict[str, Any] | None = None) -> list[Any]:
     """Every value at a dotted path, flattening lists and the values of a trailing object."""
     current: list[Any] = [entity]
     for part in path:
@@ -88,27 +115,29 @@ def values_at(entity: JSON, path: tuple[str, ...]) -> list[Any]:
             flat.extend(value)
         else:
             flat.append(value)
-    if not flat and path[-1] in DEFAULTS and len(path) == 1:
-        return [DEFAULTS[path[-1]]]
+    if not flat and defaults and len(path) == 1 and path[0] in defaults:
+        return [defaults[path[0]]]
     return flat
 
 
-def getter(path: tuple[str, ...]) -> Callable[[JSON], list[Any]]:
+def getter(path: tuple[str, ...], defaults: dict[str, Any] | None = None) -> Callable[[JSON], list[Any]]:
     """A fast values_at for one path: a plain walk through nested objects, falling back to the general one."""
-    default = [DEFAULTS[path[0]]] if len(path) == 1 and path[0] in DEFAULTS else []
+    default = [defaults[path[0]]] if defaults and len(path) == 1 and path[0] in defaults else []
 
     def get(entity: JSON) -> list[Any]:
         node: Any = entity
         for part in path:
             if type(node) is not dict:
-                return values_at(entity, path)
+                return values_at(entity, path, defaults)
             node = node.get(part, _MISSING)
             if node is _MISSING:
                 return default
         if type(node) is list:
-            return node if all(type(v) is not dict and type(v) is not list for v in node) else values_at(entity, path)
+            if all(type(v) is not dict and type(v) is not list for v in node):
+                return node
+            return values_at(entity, path, defaults)
         if type(node) is dict:
-            return values_at(entity, path)
+            return values_at(entity, path, defaults)
         return [node]
 
     return get
@@ -150,12 +179,14 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def _leaf(entity_type: str, node: JSON) -> Predicate:
+def _leaf(entity_type: str, node: JSON, rules: Rules) -> Predicate:
     """Compile one key/operator/values filter after checking it against the entity's key table."""
     operator, key, values = node.get("type"), node.get("key"), node.get("values")
     if not isinstance(key, str) or not key:
         raise QueryError(f"Filter of type {operator} needs a 'key'")
     allowed = FILTER_KEYS[entity_type].get(key)
+    if allowed is None and rules.extended_keys:
+        allowed = EXTENDED_KEYS.get(entity_type, {}).get(key)
     prefix = FIELD_PREFIXES.get(entity_type)
     if allowed is None and prefix and key.startswith(prefix[0]) and len(key) > len(prefix[0]):
         allowed = prefix[1]
@@ -167,7 +198,8 @@ def _leaf(entity_type: str, node: JSON) -> Predicate:
         raise QueryError(f"Filter on key {key} needs 'values' as a list")
     if operator not in ("IN", "NIN") and not values:
         raise QueryError(f"Filter {operator} on key {key} needs at least one value")
-    get = getter(tuple(key.split(".")))
+    defaults = DELETED_DEFAULT if entity_type == "MESSAGE" and rules.absent_deleted_is_false else None
+    get = getter(tuple(key.split(".")), defaults)
 
     if operator in ("IN", "EQUALS", "NIN", "NOT_EQUALS"):
         wanted = frozenset(_norm(v) for v in values)
@@ -202,12 +234,13 @@ def _leaf(entity_type: str, node: JSON) -> Predicate:
     return ordered
 
 
-def compile_filter(entity_type: str, node: Any) -> Predicate:
+def compile_filter(entity_type: str, node: Any, rules: Rules | None = None) -> Predicate:
     """Turn a filter tree into a predicate, or raise QueryError naming what Sprinklr would refuse.
 
     NOT matches an entity that none of its sub-filters match (for one sub-filter, plain negation).
     CONTAINS and SEARCH are case-insensitive substring matches.
     """
+    rules = rules or Rules()
     if node is None:
         return lambda e: True
     if not isinstance(node, dict):
@@ -217,7 +250,7 @@ def compile_filter(entity_type: str, node: Any) -> Predicate:
         children = node.get("filters")
         if not isinstance(children, list):
             raise QueryError(f"Filter of type {kind} needs 'filters' as a list")
-        compiled = [compile_filter(entity_type, child) for child in children]
+        compiled = [compile_filter(entity_type, child, rules) for child in children]
         if kind == "AND":
             return lambda e: all(p(e) for p in compiled)
         if kind == "OR":
@@ -225,7 +258,7 @@ def compile_filter(entity_type: str, node: Any) -> Predicate:
         return lambda e: not any(p(e) for p in compiled)
     if kind not in OPERATORS:
         raise QueryError(f"Unsupported filter type '{kind}'")
-    return _leaf(entity_type, node)
+    return _leaf(entity_type, node, rules)
 
 
 def _sort_key(path: tuple[str, ...], missing_last: bool) -> Callable[[JSON], tuple[bool, int, Any]]:
@@ -244,8 +277,9 @@ def _sort_key(path: tuple[str, ...], missing_last: bool) -> Callable[[JSON], tup
     return key
 
 
-def compile_sorts(spec: Any) -> Callable[[list[JSON]], list[JSON]]:
+def compile_sorts(spec: Any, rules: Rules | None = None) -> Callable[[list[JSON]], list[JSON]]:
     """Validate 'sorts' and return a function that sorts results by them, first key first."""
+    rules = rules or Rules()
     if spec is None:
         return lambda items: items
     if not isinstance(spec, list):
@@ -254,6 +288,8 @@ def compile_sorts(spec: Any) -> Callable[[list[JSON]], list[JSON]]:
     for item in spec:
         if not isinstance(item, dict) or not isinstance(item.get("key"), str) or not item["key"]:
             raise QueryError("Each sort needs a 'key'")
+        if rules.created_only_sorts and item["key"] != "createdTime":
+            raise QueryError(f"Sorting is supported on createdTime only, not on '{item['key']}'")
         order = str(item.get("order", "ASC")).upper()
         if order not in ("ASC", "DESC"):
             raise QueryError(f"Sort order must be ASC or DESC, got {item.get('order')!r}")
@@ -278,12 +314,16 @@ def _epoch_ms(year: int, month: int, day: int) -> int:
     return int(dt.datetime(year, month, day, tzinfo=dt.UTC).timestamp() * 1000)
 
 
-def time_bound(value: Any, *, name: str, end: bool) -> int:
-    """Read a timeFilter bound ("YYYY-MM", "YYYY-MM-DD" or epoch ms) as epoch ms.
+def time_bound(value: Any, *, name: str, end: bool, form: str = "both") -> int:
+    """Read a timeFilter bound as epoch ms: "YYYY-MM" only, epoch ms only, or either and "YYYY-MM-DD" (form).
 
     An end bound given as a month or a day covers all of it, so since "2025-01" until "2025-03" is January
     to March inclusive; an end bound in epoch ms is inclusive.
     """
+    if form == "month" and not (isinstance(value, str) and _MONTH.match(value.strip())):
+        raise QueryError(f"Invalid timeFilter.{name} {value!r}: use a month like 2024-01")
+    if form == "epoch" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise QueryError(f"Invalid timeFilter.{name} {value!r}: use epoch milliseconds")
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     text = str(value).strip() if isinstance(value, str) else ""
@@ -312,8 +352,8 @@ class TimeWindow:
     until: int
 
 
-def time_window(spec: Any) -> TimeWindow:
-    """Validate a MESSAGE search's timeFilter."""
+def time_window(spec: Any, form: str = "both") -> TimeWindow:
+    """Validate a MESSAGE search's timeFilter, whose bounds must be in the given form (see time_bound)."""
     if not isinstance(spec, dict):
         raise QueryError("timeFilter is required for MESSAGE search")
     key = spec.get("key", "channelCreatedTime")
@@ -321,8 +361,8 @@ def time_window(spec: Any) -> TimeWindow:
         raise QueryError(f"Unsupported timeFilter key '{key}'")
     if spec.get("since") is None and spec.get("until") is None:
         raise QueryError("timeFilter needs 'since' or 'until'")
-    since = time_bound(spec["since"], name="since", end=False) if spec.get("since") is not None else 0
-    until = time_bound(spec["until"], name="until", end=True) if spec.get("until") is not None else 2**62
+    since = time_bound(spec["since"], name="since", end=False, form=form) if spec.get("since") is not None else 0
+    until = time_bound(spec["until"], name="until", end=True, form=form) if spec.get("until") is not None else 2**62
     return TimeWindow(str(key), since, until)
 
 

@@ -13,12 +13,29 @@ from typing import Any
 
 from server.sandbox.config import SandboxConfig
 from server.sandbox.data import Dataset
+from server.sandbox.variants import dataset_variant, variant_key
 
 JSON = dict[str, Any]
 
 FAULT_KINDS = frozenset(
-    {"500", "502", "503", "reset", "malformed_json", "truncated", "missing_fields", "unknown_fields", "slow", "401"}
+    {
+        "500",
+        "502",
+        "503",
+        "reset",
+        "malformed_json",
+        "truncated",
+        "missing_fields",
+        "unknown_fields",
+        "slow",
+        "401",
+        "null_data",
+        "associated_repeat",
+        "associated_endless",
+    }
 )
+# Faults that only make sense on one route: they wait for a request to it, whatever their path_contains says.
+ROUTE_FAULTS = {"associated_repeat": "associated-messages", "associated_endless": "associated-messages"}
 LOG_LIMIT = 100_000  # enough for a long load test; older entries drop off, the counters keep counting
 CURSOR_LIMIT = 1_000  # live search cursors; the oldest is forgotten first, as if it had expired
 
@@ -94,7 +111,7 @@ class Sandbox:
         """Start from the config's tokens with empty logs."""
         self.initial_config = config
         self.config = config
-        self.dataset = dataset
+        self.base_dataset = dataset
         self.clock = clock
         self.wall_clock = wall_clock
         self.lock = threading.Lock()
@@ -110,6 +127,13 @@ class Sandbox:
         self.refresh_token = config.refresh_token
         self.access_expired = False
         self.token_generation = 1
+
+    @property
+    def dataset(self) -> Dataset:
+        """The data as served under the knobs in force (hostile, oversize, field shapes)."""
+        config = self.config
+        key = variant_key(config.status_location, config.language_values, config.hostile, config.oversize)
+        return dataset_variant(self.base_dataset, key)
 
     def reset(self) -> None:
         """Forget logs, writes, rate windows, faults and cursors; restore the starting config and tokens."""
@@ -233,6 +257,8 @@ class Sandbox:
         """Consume one use of the first pending fault that applies to this path."""
         with self.lock:
             for fault in self.faults:
+                if fault.kind in ROUTE_FAULTS and ROUTE_FAULTS[fault.kind] not in path:
+                    continue
                 if fault.path_contains is None or fault.path_contains in path:
                     fault.count -= 1
                     if fault.count <= 0:
