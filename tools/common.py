@@ -105,6 +105,7 @@ def result(
     budget = d.budget_chars - (len(UNTRUSTED_NOTE) + 3 if untrusted else 0)
     text = _text(structured, head, body, next_call, next_label)
     if len(text) > budget:
+        rows = len(structured[body]) if body and isinstance(structured.get(body), list) else None
         cuts: list[str] = []
         for _ in range(_MAX_CUTS):
             if not _cut_largest(structured, len(text) - budget, cuts):
@@ -113,6 +114,13 @@ def result(
             text = _text(structured, head, body, next_call, next_label)
             if len(text) <= budget:
                 break
+        left = structured.get(body) if body else None
+        dropped = rows - len(left) if rows is not None and isinstance(left, list) else 0
+        if dropped > 0 and next_call is not None and isinstance(next_call[1].get("offset"), int):
+            # Rows the budget cut off this page are the first of the next: the next call starts at them.
+            next_call = (next_call[0], {**next_call[1], "offset": next_call[1]["offset"] - dropped})
+            structured["next"] = {"tool": next_call[0], "arguments": next_call[1]}
+            text = _text(structured, head, body, next_call, next_label)
     if untrusted and "<<untrusted:" in text:
         text += f"\n({UNTRUSTED_NOTE})"
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
@@ -151,7 +159,9 @@ def _cut_largest(data: dict[str, Any], over: int, cuts: list[str]) -> bool:
     def visit(node: Any, parent: Any, key: Any, path: str) -> None:
         nonlocal best, best_record
         if isinstance(node, str):
-            size = len(node)
+            # Fence marks cannot be cut: a fenced string is as long as the text inside them.
+            found = _FENCED.match(node)
+            size = len(found.group(2)) if found else len(node)
         elif isinstance(node, list | dict):
             size = len(json.dumps(node, ensure_ascii=False))
             items = node.items() if isinstance(node, dict) else enumerate(node)
@@ -159,8 +169,8 @@ def _cut_largest(data: dict[str, Any], over: int, cuts: list[str]) -> bool:
                 visit(child, node, child_key, f"{path}.{child_key}" if isinstance(node, dict) else path)
         else:
             return
-        if parent is None:
-            return
+        if parent is None or (isinstance(node, list) and len(node) < 2):
+            return  # a list keeps at least one item (a page its first row, so paging moves on)
         if isinstance(node, dict) and any(not isinstance(v, list | dict) for v in node.values()):
             if best_record is None or size > best_record[0]:
                 best_record = (size, parent, key, path)
@@ -184,10 +194,12 @@ def _cut_largest(data: dict[str, Any], over: int, cuts: list[str]) -> bool:
             parent[key] = f"{found.group(1)}{inner[: max(10, len(inner) - (size - keep))]} […]{found.group(3)}"
         else:
             parent[key] = node[:keep] + " […]"
-        cuts.append(f"{path} shortened")
+        if f"{path} shortened" not in cuts:
+            cuts.append(f"{path} shortened")
         return True
     count = len(node)
-    keep = max(0, min(count - 1, int(count * max(0.0, 1 - (over + 40) / max(size, 1)))))
+    least = 1 if isinstance(node, list) else 0
+    keep = max(least, min(count - 1, int(count * max(0.0, 1 - (over + 40) / max(size, 1)))))
     if isinstance(node, list):
         parent[key] = node[:keep]
     else:
@@ -197,10 +209,14 @@ def _cut_largest(data: dict[str, Any], over: int, cuts: list[str]) -> bool:
 
 
 def fit(views: Sequence[BaseModel], budget_chars: int) -> int:
-    """How many of these views, in order, fit in the output budget; always at least one, so paging moves on."""
+    """How many of these views, in order, fit in the output budget; always at least one, so paging moves on.
+
+    Each view is measured as the model will read it: rendered as a list item, with fence marks of the real length.
+    """
     used = 0
+    context = fence_context(new_fence_id())
     for count, view in enumerate(views):
-        used += len(view.model_dump_json(exclude_none=True)) + 20
+        used += len(render([view.model_dump(mode="json", exclude_none=True, context=context)])) + 1
         if count and used > budget_chars:
             return count
     return len(views)
