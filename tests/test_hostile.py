@@ -32,6 +32,7 @@ pytestmark = pytest.mark.anyio
 
 FOOTERS = (
     "Next page: ",
+    "Conversation: ",
     "Note: ",
     "Read from Sprinklr at ",
     "Cut to fit the output budget: ",
@@ -244,8 +245,8 @@ async def test_oversized_texts_names_and_attachment_lists_are_cut_with_a_marker(
             "get_message", {"message_id": first_message(data, numbers["oversizeAttachments"][0])}
         )
     assert unfenced(description.data["description"]).endswith("[…]")
-    assert name.data["customer"]["name"].endswith("[…]")
-    assert len(name.data["customer"]["name"]) <= 200
+    assert name.plain["customer"]["name"].endswith("[…]")
+    assert len(name.plain["customer"]["name"]) <= 200
     assert unfenced(message.data["message"]["text"]).endswith("[…]")
     assert 1 <= len(attachments.data["message"]["attachments"]) <= 10
 

@@ -306,13 +306,13 @@ async def test_redact_pii_masks_emails_and_phones_in_every_tool(
         answers.append(await tools.ok("get_message", {"message_id": with_email["messageId"]}))
         day = datetime.fromtimestamp(with_email["channelCreatedTime"] / 1000, UTC).date()
         answers.append(await tools.ok("search_messages", {"since": str(day), "until": str(day), "page_size": 100}))
-    profile = answers[0].data["profiles"][0]
+    profile = answers[0].plain["profiles"][0]
     assert profile["email"] == "[email]"
     assert "[email]" in profile["channel_id"]
     # The rest of the customer's cases are found by channel id, which is the address: the answer must not spell it.
     assert answers[0].next_call is None
     assert "masked (SPRINKLR_MCP_REDACT_PII)" in answers[0].text
-    assert answers[1].data["profiles"][0]["phone"] == "[phone]"
+    assert answers[1].plain["profiles"][0]["phone"] == "[phone]"
     assert "[email]" in unfenced(answers[4].data["message"]["text"])
     for answer in answers:
         for value in [answer.text, *strings(answer.data)]:
@@ -326,7 +326,7 @@ async def test_without_redaction_contact_details_are_shown_as_stored(
 ) -> None:
     profile = next(p for p in data.profiles if p.get("contact", {}).get("phoneNo") and p["contact"].get("email"))
     async with session(running) as tools:
-        shown = (await tools.ok("lookup_profile", {"profile_id": profile["id"]})).data["profiles"][0]
+        shown = (await tools.ok("lookup_profile", {"profile_id": profile["id"]})).plain["profiles"][0]
     assert shown["email"] == profile["contact"]["email"]
     assert shown["phone"] == profile["contact"]["phoneNo"]
 

@@ -57,7 +57,7 @@ async def tools(profiled: RunningSandbox) -> AsyncIterator[Tools]:
 
 
 def rows(pages: list[Any], key: str = "results") -> list[Any]:
-    return [row for page in pages for row in page.data[key]]
+    return [row for page in pages for row in page.plain[key]]
 
 
 def language_of(case: JSON) -> str:
@@ -75,15 +75,15 @@ async def test_a_conversation_of_250_or_more_messages_is_read_whole_by_the_next_
     assert len(expected) >= 250
     pages = await tools.walk("get_case_messages", {"case_number": raw["caseNumber"], "limit": 100})
     assert [m["id"] for m in rows(pages, "messages")] == expected
-    assert {page.data["total_messages"] for page in pages} == {len(expected)}
+    assert {page.plain["total_messages"] for page in pages} == {len(expected)}
     newest = await tools.walk("get_case_messages", {"case_id": raw["id"], "limit": 100, "order": "newest_first"})
     assert [m["id"] for m in rows(newest, "messages")] == list(reversed(expected))
 
 
 async def test_a_case_reads_the_same_by_number_and_by_id(tools: Tools, data: Dataset) -> None:
     raw = newest_first(live(data))[5]
-    by_number = (await tools.ok("get_case", {"case_number": raw["caseNumber"]})).data
-    by_id = (await tools.ok("get_case", {"case_id": raw["id"]})).data
+    by_number = (await tools.ok("get_case", {"case_number": raw["caseNumber"]})).plain
+    by_id = (await tools.ok("get_case", {"case_id": raw["id"]})).plain
     for case in (by_number, by_id):
         assert case["case_number"] == raw["caseNumber"]
         assert case["id"] == raw["id"]
@@ -126,10 +126,10 @@ async def test_language_given_as_a_name_finds_cases_whichever_way_the_account_st
 async def test_count_by_status_agrees_with_the_dataset(tools: Tools, data: Dataset) -> None:
     oracle = Counter(c["status"] for c in live(data))
     answer = await tools.ok("search_cases", {"count_by": "status"})
-    counts = answer.data["counts"]
+    counts = answer.plain["counts"]
     if "counted here" in answer.text.splitlines()[0]:
         # An account whose case search cannot filter by status: counted here among the newest cases.
-        oracle = Counter(c["status"] for c in newest_first(live(data))[: answer.data["total"]])
+        oracle = Counter(c["status"] for c in newest_first(live(data))[: answer.plain["total"]])
     assert counts == {status: oracle[status] for status in counts}
     assert set(counts) == set(oracle)
 
@@ -173,10 +173,10 @@ async def test_a_customer_is_found_by_profile_id_and_by_email_in_other_letters(t
     by_id = await tools.ok("lookup_profile", {"profile_id": profile["id"], "cases": 2})
     by_email = await tools.ok("lookup_profile", {"email": profile["contact"]["email"].upper()})
     for answer in (by_id, by_email):
-        assert [p["id"] for p in answer.data["profiles"]] == [profile["id"]]
-        assert answer.data["profiles"][0]["name"] == profile["name"]
+        assert [p["id"] for p in answer.plain["profiles"]] == [profile["id"]]
+        assert answer.plain["profiles"][0]["name"] == profile["name"]
     expected = [c["caseNumber"] for c in newest_first(c for c in live(data) if c["contact"]["id"] == profile["id"])]
-    assert [row["case_number"] for row in by_id.data["cases"]] == expected[:2]
+    assert [row["case_number"] for row in by_id.plain["cases"]] == expected[:2]
     follow = by_id.next_call
     assert follow is not None
     rest = await tools.walk(*follow)
@@ -207,7 +207,7 @@ async def test_message_hits_carry_their_case_number_where_the_account_can_look_i
     case_of = {mid: c["caseNumber"] for c in data.cases for mid in data.case_message_ids[c["id"]]}
     middle = datetime.fromtimestamp(data.messages[len(data.messages) // 4]["channelCreatedTime"] / 1000, UTC).date()
     answer = await tools.ok("search_messages", {"since": str(middle), "until": str(middle), "page_size": 30})
-    hits = answer.data["results"]
+    hits = answer.plain["results"]
     assert hits
     if profiled.config.filter_keys == "extended":
         # CASE search takes firstMessageId here: every hit's case is found in one more call.

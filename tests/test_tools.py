@@ -107,7 +107,7 @@ async def test_get_case_by_number_shows_the_case_as_stored_with_names_for_assign
     tools: Tools, data: Dataset
 ) -> None:
     raw = typical_case(data)
-    case = (await tools.ok("get_case", {"case_number": raw["caseNumber"]})).data
+    case = (await tools.ok("get_case", {"case_number": raw["caseNumber"]})).plain
     assert case["case_number"] == raw["caseNumber"]
     assert case["id"] == raw["id"]
     assert (case["status"], case["priority"], case["type"]) == (raw["status"], raw["priority"], raw["caseType"])
@@ -143,13 +143,13 @@ async def test_get_case_text_leads_with_number_status_priority_and_type_and_offe
     first = answer.text.splitlines()[0]
     assert first == f"Case {raw['caseNumber']} · {raw['status']} · {raw['priority']} · {raw['caseType']}"
     assert answer.next_call == ("get_case_messages", {"case_number": raw["caseNumber"], "order": "newest_first"})
-    assert f"assignee: {assignee_shown(raw, data)}" in answer.text.splitlines()
+    assert f"assignee: {assignee_shown(raw, data)}" in unfenced(answer.text).splitlines()
 
 
 async def test_get_case_by_id_is_the_same_case_as_by_number(tools: Tools, data: Dataset) -> None:
     raw = typical_case(data)
-    by_number = (await tools.ok("get_case", {"case_number": raw["caseNumber"]})).data
-    by_id = (await tools.ok("get_case", {"case_id": raw["id"]})).data
+    by_number = (await tools.ok("get_case", {"case_number": raw["caseNumber"]})).plain
+    by_id = (await tools.ok("get_case", {"case_id": raw["id"]})).plain
     assert unfenced_all(by_id) == unfenced_all(by_number)
 
 
@@ -176,8 +176,8 @@ async def test_full_detail_adds_ids_links_and_status_fields_that_summary_leaves_
         for c in live(data)
         if c.get("externalCase", {}).get("permalink") and c["workflow"].get("assignment") and c.get("firstMessageId")
     )
-    summary = (await tools.ok("get_case", {"case_number": raw["caseNumber"]})).data
-    full = (await tools.ok("get_case", {"case_number": raw["caseNumber"], "detail": "full"})).data
+    summary = (await tools.ok("get_case", {"case_number": raw["caseNumber"]})).plain
+    full = (await tools.ok("get_case", {"case_number": raw["caseNumber"], "detail": "full"})).plain
     assignment = raw["workflow"]["assignment"]
     assert full["assignee_id"] == str(assignment["assigneeId"])
     assert full["first_message_id"] == raw["firstMessageId"]
@@ -196,9 +196,9 @@ async def test_a_long_description_is_cut_with_a_marker_in_summary_and_whole_in_f
     raw = max(live(data), key=lambda c: len(c.get("description") or ""))
     stored = raw["description"]
     assert len(stored) > 4000
-    summary = unfenced((await tools.ok("get_case", {"case_number": raw["caseNumber"]})).data["description"])
+    summary = unfenced((await tools.ok("get_case", {"case_number": raw["caseNumber"]})).plain["description"])
     full = unfenced(
-        (await tools.ok("get_case", {"case_number": raw["caseNumber"], "detail": "full"})).data["description"]
+        (await tools.ok("get_case", {"case_number": raw["caseNumber"], "detail": "full"})).plain["description"]
     )
     assert summary.endswith(" […]")
     assert len(summary) < len(full)
@@ -207,7 +207,7 @@ async def test_a_long_description_is_cut_with_a_marker_in_summary_and_whole_in_f
 
 async def test_a_deleted_case_read_by_number_says_it_is_deleted(tools: Tools, data: Dataset) -> None:
     raw = next(c for c in data.cases if c.get("deleted"))
-    case = (await tools.ok("get_case", {"case_number": raw["caseNumber"]})).data
+    case = (await tools.ok("get_case", {"case_number": raw["caseNumber"]})).plain
     assert case["case_number"] == raw["caseNumber"]
     assert case["deleted"] is True
 
@@ -305,7 +305,7 @@ async def test_activity_true_counts_both_sides_and_says_who_is_waiting_from_the_
         data.case_by_number[max(data.case_by_number, key=lambda n: len(conversation(data, data.case_by_number[n])))],
     ):
         before = time.time()
-        case = (await tools.ok("get_case", {"case_number": raw["caseNumber"], "activity": True})).data
+        case = (await tools.ok("get_case", {"case_number": raw["caseNumber"], "activity": True})).plain
         after = time.time()
         assert_activity(case["activity"], expected_activity(conversation(data, raw)), before=before, after=after)
 
@@ -315,13 +315,13 @@ async def test_activity_is_shown_at_no_cost_once_the_conversation_is_cached_and_
 ) -> None:
     raw = typical_case(data)
     number = raw["caseNumber"]
-    first = (await tools.ok("get_case", {"case_number": number})).data
+    first = (await tools.ok("get_case", {"case_number": number})).plain
     assert "activity" not in first  # the conversation was neither cached nor asked for
     assert sandbox.requests() == 1
     await tools.ok("get_case_messages", {"case_number": number, "limit": 100})
     sent = sandbox.requests()
     before = time.time()
-    again = (await tools.ok("get_case", {"case_number": number})).data
+    again = (await tools.ok("get_case", {"case_number": number})).plain
     after = time.time()
     assert sandbox.requests() == sent  # case, ids and messages all came from the cache
     assert_activity(again["activity"], expected_activity(conversation(data, raw)), before=before, after=after)
@@ -375,10 +375,10 @@ async def test_the_biggest_conversation_is_walked_whole_by_the_next_page_line_in
     pages = await tools.walk("get_case_messages", arguments)
     seen: list[str] = []
     for page in pages:
-        assert page.data["offset"] == len(seen)
-        assert page.data["total_messages"] == len(expected)
-        assert page.data["order"] == order
-        ids = [m["id"] for m in page.data["messages"]]
+        assert page.plain["offset"] == len(seen)
+        assert page.plain["total_messages"] == len(expected)
+        assert page.plain["order"] == order
+        ids = [m["id"] for m in page.plain["messages"]]
         assert ids_in_text(page) == ids
         first = page.text.splitlines()[0]
         assert first == (
@@ -386,8 +386,8 @@ async def test_the_biggest_conversation_is_walked_whole_by_the_next_page_line_in
             f"({order.replace('_', ' ')})."
         )
         stored = [data.message_by_id[i] for i in ids]
-        assert [m["side"] for m in page.data["messages"]] == [side(m) for m in stored]
-        assert_repeats_dropped(page.data["messages"], stored)
+        assert [m["side"] for m in page.plain["messages"]] == [side(m) for m in stored]
+        assert_repeats_dropped(page.plain["messages"], stored)
         seen += ids
     assert seen == expected
     assert len(pages) >= 4  # 100 messages never fit the default budget: the budget, not the limit, cut the pages
@@ -395,7 +395,7 @@ async def test_the_biggest_conversation_is_walked_whole_by_the_next_page_line_in
 
 async def test_a_conversation_page_shows_each_message_as_stored(tools: Tools, data: Dataset) -> None:
     raw = typical_case(data)
-    page = (await tools.ok("get_case_messages", {"case_number": raw["caseNumber"], "limit": 100})).data
+    page = (await tools.ok("get_case_messages", {"case_number": raw["caseNumber"], "limit": 100})).plain
     stored = conversation(data, raw)
     assert [m["id"] for m in page["messages"]] == [m["messageId"] for m in stored]
     for view, message in zip(page["messages"], stored, strict=True):
@@ -417,7 +417,7 @@ async def test_message_types_are_named_for_documented_channels_and_shown_as_code
             found[channel] = case
     assert set(found) == wanted
     for channel, case in found.items():
-        page = (await tools.ok("get_case_messages", {"case_number": case["caseNumber"], "limit": 100})).data
+        page = (await tools.ok("get_case_messages", {"case_number": case["caseNumber"], "limit": 100})).plain
         for view in page["messages"]:
             code = view["id"].split("_")[4]
             documented = DOCUMENTED_TYPES.get(channel, {}).get(code)
@@ -426,8 +426,8 @@ async def test_message_types_are_named_for_documented_channels_and_shown_as_code
 
 async def test_case_messages_by_id_are_those_by_number(tools: Tools, data: Dataset) -> None:
     raw = typical_case(data)
-    by_number = (await tools.ok("get_case_messages", {"case_number": raw["caseNumber"]})).data
-    by_id = (await tools.ok("get_case_messages", {"case_id": raw["id"]})).data
+    by_number = (await tools.ok("get_case_messages", {"case_number": raw["caseNumber"]})).plain
+    by_id = (await tools.ok("get_case_messages", {"case_id": raw["id"]})).plain
     assert [m["id"] for m in by_id["messages"]] == [m["id"] for m in by_number["messages"]]
     assert by_id["case_number"] == raw["caseNumber"]
 
@@ -438,7 +438,7 @@ async def test_an_offset_past_the_end_says_how_many_messages_there_are_and_offer
     raw = typical_case(data)
     total = len(data.case_message_ids[raw["id"]])
     answer = await tools.ok("get_case_messages", {"case_number": raw["caseNumber"], "offset": total + 5})
-    assert answer.data["messages"] == []
+    assert answer.plain["messages"] == []
     assert f"the conversation has {total}" in answer.text
     assert answer.next_call is None
 
@@ -447,7 +447,7 @@ async def test_the_last_page_of_a_conversation_has_no_next_page_line(tools: Tool
     raw = typical_case(data)
     total = len(data.case_message_ids[raw["id"]])
     answer = await tools.ok("get_case_messages", {"case_number": raw["caseNumber"], "offset": total - 1})
-    assert [m["id"] for m in answer.data["messages"]] == data.case_message_ids[raw["id"]][-1:]
+    assert [m["id"] for m in answer.plain["messages"]] == data.case_message_ids[raw["id"]][-1:]
     assert answer.next_call is None
 
 
@@ -487,7 +487,7 @@ async def test_get_message_shows_every_field_of_the_message_with_its_whole_text(
         if m.get("parentMessageId") and m.get("content", {}).get("attachment") and plain(m["content"].get("text"))
     )
     answer = await tools.ok("get_message", {"message_id": message["messageId"]})
-    view = answer.data["message"]
+    view = answer.plain["message"]
     assert answer.text.splitlines()[0] == "One message:"
     assert view["id"] == message["messageId"]
     assert view["time"] == minute(message["channelCreatedTime"])
@@ -509,7 +509,7 @@ async def test_get_message_gives_the_longest_plain_text_exactly_as_stored(tools:
         (m for m in data.messages if plain(m.get("content", {}).get("text"))),
         key=lambda m: len(m["content"]["text"]),
     )
-    view = (await tools.ok("get_message", {"message_id": message["messageId"]})).data["message"]
+    view = (await tools.ok("get_message", {"message_id": message["messageId"]})).plain["message"]
     assert unfenced(view["text"]) == message["content"]["text"]
 
 
@@ -590,8 +590,8 @@ async def test_search_cases_filters_match_values_case_insensitively_in_any_spell
     expected = newest_first(c for c in live(data) if matches(c))
     assert expected, "the oracle must find cases for the filter to mean anything"
     answer = await tools.ok("search_cases", {name: given, "page_size": 10})
-    rows = answer.data["results"]
-    assert answer.data["total"] == len(expected)
+    rows = answer.plain["results"]
+    assert answer.plain["total"] == len(expected)
     assert [row["case_number"] for row in rows] == [c["caseNumber"] for c in expected[: len(rows)]]
     assert len(rows) == min(10, len(expected))
     for row, case in zip(rows, expected, strict=False):
@@ -607,9 +607,9 @@ async def test_the_rows_of_a_search_are_the_text_a_model_reads(tools: Tools, dat
         for line in answer.text.splitlines()
         if line.startswith("- case_number: ")
     ]
-    assert numbers == [row["case_number"] for row in answer.data["results"]]
-    lines = answer.text.splitlines()
-    for row in answer.data["results"]:
+    assert numbers == [row["case_number"] for row in answer.plain["results"]]
+    lines = unfenced(answer.text).splitlines()
+    for row in answer.plain["results"]:
         for key in ("brand", "assignee", "queue", "created"):
             if key in row:
                 assert f"  {key}: {row[key]}" in lines
@@ -627,7 +627,9 @@ async def test_several_filters_together_find_only_the_cases_matching_all_of_them
     pages = await tools.walk(
         "search_cases", {"status": ["open", "new"], "priority": ["urgent", "high"], "brand": ["FABRIKAM HOME"]}
     )
-    assert [row["case_number"] for page in pages for row in page.data["results"]] == [c["caseNumber"] for c in expected]
+    assert [row["case_number"] for page in pages for row in page.plain["results"]] == [
+        c["caseNumber"] for c in expected
+    ]
 
 
 async def test_search_cases_by_customer_channel_id_finds_every_case_of_that_customer(
@@ -637,7 +639,7 @@ async def test_search_cases_by_customer_channel_id_finds_every_case_of_that_cust
     channel_id, how_many = counts.most_common(1)[0]
     assert how_many >= 5
     pages = await tools.walk("search_cases", {"customer_id": channel_id})
-    found = [row["case_number"] for page in pages for row in page.data["results"]]
+    found = [row["case_number"] for page in pages for row in page.plain["results"]]
     assert found == [
         c["caseNumber"] for c in newest_first(c for c in live(data) if c["contact"]["channelId"] == channel_id)
     ]
@@ -652,7 +654,9 @@ async def test_a_created_window_of_dates_includes_the_whole_last_day(tools: Tool
     pages = await tools.walk(
         "search_cases", {"created_after": str(day - timedelta(days=2)), "created_before": str(day), "page_size": 100}
     )
-    assert [row["case_number"] for page in pages for row in page.data["results"]] == [c["caseNumber"] for c in expected]
+    assert [row["case_number"] for page in pages for row in page.plain["results"]] == [
+        c["caseNumber"] for c in expected
+    ]
     assert middle["caseNumber"] in [c["caseNumber"] for c in expected]
 
 
@@ -662,7 +666,7 @@ async def test_last_days_finds_the_cases_created_in_that_many_days_up_to_now(too
     before = time.time() * 1000
     pages = await tools.walk("search_cases", {"last_days": days, "page_size": 100})
     after = time.time() * 1000
-    found = [row["case_number"] for page in pages for row in page.data["results"]]
+    found = [row["case_number"] for page in pages for row in page.plain["results"]]
     surely = [c["caseNumber"] for c in newest_first(live(data)) if c["createdTime"] >= after - days * 86_400_000]
     maybe = [c["caseNumber"] for c in newest_first(live(data)) if c["createdTime"] >= before - days * 86_400_000]
     assert surely
@@ -680,7 +684,7 @@ async def test_search_cases_sorts_as_asked(tools: Tools, data: Dataset, sort: st
         (c for c in live(data) if "Contoso Cloud" in prop(c, BRAND_FIELD)), key=lambda c: c[key], reverse=descending
     )
     answer = await tools.ok("search_cases", {"brand": ["Contoso Cloud"], "sort": sort, "page_size": 15})
-    assert [row["case_number"] for row in answer.data["results"]] == [c["caseNumber"] for c in expected[:15]]
+    assert [row["case_number"] for row in answer.plain["results"]] == [c["caseNumber"] for c in expected[:15]]
     follow = answer.next_call
     assert follow is not None
     assert follow[1].get("sort") == (None if sort == "newest" else sort)
@@ -692,18 +696,18 @@ async def test_walking_a_search_by_the_next_page_line_covers_every_match_once_in
     expected = newest_first(c for c in live(data) if "Northwind Outfitters" in prop(c, BRAND_FIELD))
     assert len(expected) > 150
     pages = await tools.walk("search_cases", {"brand": ["northwind outfitters"], "page_size": 100})
-    numbers = [row["case_number"] for page in pages for row in page.data["results"]]
+    numbers = [row["case_number"] for page in pages for row in page.plain["results"]]
     assert numbers == [c["caseNumber"] for c in expected]
     assert len(pages) > 2
-    offsets = [page.data["offset"] for page in pages]
-    assert offsets == [sum(len(p.data["results"]) for p in pages[:i]) for i in range(len(pages))]
-    assert {page.data["total"] for page in pages} == {len(expected)}
+    offsets = [page.plain["offset"] for page in pages]
+    assert offsets == [sum(len(p.plain["results"]) for p in pages[:i]) for i in range(len(pages))]
+    assert {page.plain["total"] for page in pages} == {len(expected)}
     for page, following in itertools.pairwise(pages):
         follow = page.next_call
         assert follow is not None
         assert follow == (
             "search_cases",
-            {"brand": ["northwind outfitters"], "offset": following.data["offset"], "page_size": 100},
+            {"brand": ["northwind outfitters"], "offset": following.plain["offset"], "page_size": 100},
         )
     assert pages[-1].next_call is None
 
@@ -712,7 +716,7 @@ async def test_a_search_never_lists_a_deleted_case(tools: Tools, data: Dataset) 
     deleted = {c["caseNumber"] for c in data.cases if c.get("deleted")}
     assert deleted
     pages = await tools.walk("search_cases", {"status": ["Closed"], "page_size": 100})
-    found = {row["case_number"] for page in pages for row in page.data["results"]}
+    found = {row["case_number"] for page in pages for row in page.plain["results"]}
     assert found == {c["caseNumber"] for c in live(data) if c["status"] == "Closed"}
     assert not found & deleted
 
@@ -727,8 +731,8 @@ async def test_values_matching_nothing_are_named_with_the_known_values_and_read_
     for status in {c["status"] for c in data.cases}:
         assert status in first
     assert "brand 'fabrikam home'" not in first  # a known value, only in other letters
-    assert answer.data["total"] == 0
-    assert "results" not in answer.data or answer.data["results"] == []
+    assert answer.plain["total"] == 0
+    assert "results" not in answer.plain or answer.plain["results"] == []
     assert answer.next_call is None
 
 
@@ -801,19 +805,19 @@ async def test_count_by_counts_each_value_once_as_the_dataset_does(
     else:
         oracle = Counter(COUNT_KEYS[by](c) for c in live(data))
     answer = await tools.ok("search_cases", {"count_by": by})
-    counts = answer.data["counts"]
+    counts = answer.plain["counts"]
     keys = [canonical(by, label) for label in counts]
     assert len(keys) == len(set(keys)), f"one value counted under two spellings: {counts}"
     for label, count in counts.items():
         assert count == oracle[canonical(by, label)], label
-    assert answer.data["total"] == sum(counts.values())
+    assert answer.plain["total"] == sum(counts.values())
     assert sandbox.requests() == len(counts)  # one search per value, values and names from the cache
     first = answer.text.splitlines()[0]
     assert first.startswith(f"Cases by {by} matching all cases ({len(counts)} values, {len(counts)} Sprinklr calls).")
     if by in MULTI_VALUED:
         assert set(oracle) <= set(counts)
     elif len({k for k in oracle if k}) <= len(counts):
-        assert answer.data["total"] == len(live(data))
+        assert answer.plain["total"] == len(live(data))
     else:
         assert "rarer values not counted" in first
 
@@ -823,9 +827,9 @@ async def test_count_by_applies_the_other_filters_to_every_count(tools: Tools, d
         c["status"] for c in live(data) if c["priority"] == "Urgent" and "Acme Mobile" in prop(c, BRAND_FIELD)
     )
     answer = await tools.ok("search_cases", {"count_by": "status", "priority": ["urgent"], "brand": ["acme mobile"]})
-    assert answer.data["counts"] == {status: oracle[status] for status in answer.data["counts"]}
-    assert set(answer.data["counts"]) == {c["status"] for c in data.cases}
-    assert answer.data["total"] == sum(oracle.values())
+    assert answer.plain["counts"] == {status: oracle[status] for status in answer.plain["counts"]}
+    assert set(answer.plain["counts"]) == {c["status"] for c in data.cases}
+    assert answer.plain["total"] == sum(oracle.values())
 
 
 def assignee_id(case: JSON) -> str | None:
@@ -839,7 +843,7 @@ async def test_search_by_assignee_id_finds_every_case_of_that_agent_even_where_s
     agent = Counter(assignee_id(c) for c in live(data) if assignee_id(c)).most_common(1)[0][0]
     expected = [c["caseNumber"] for c in newest_first(c for c in live(data) if assignee_id(c) == agent)]
     pages = await tools.walk("search_cases", {"assignee": [agent], "page_size": 20})
-    assert [row["case_number"] for page in pages for row in page.data["results"]] == expected
+    assert [row["case_number"] for page in pages for row in page.plain["results"]] == expected
     # The reference's CASE filter table has no assignee key: the sandbox refuses it, and the server says so.
     assert "does not filter by assignee" in pages[0].text
 
@@ -851,8 +855,8 @@ async def test_search_by_assignee_name_finds_the_cases_of_that_agent(tools: Tool
     agent = Counter(assignee_id(c) for c in live(data) if assignee_id(c) in names).most_common(1)[0][0]
     expected = [c["caseNumber"] for c in newest_first(c for c in live(data) if assignee_id(c) == agent)]
     pages = await tools.walk("search_cases", {"assignee": [names[agent].upper()], "page_size": 50})
-    assert [row["case_number"] for page in pages for row in page.data["results"]] == expected
-    assert {row["assignee"] for page in pages for row in page.data["results"]} == {names[agent]}
+    assert [row["case_number"] for page in pages for row in page.plain["results"]] == expected
+    assert {row["assignee"] for page in pages for row in page.plain["results"]} == {names[agent]}
 
 
 async def test_count_by_assignee_counts_the_newest_cases_here_when_sprinklr_cannot_filter_by_assignee(
@@ -861,11 +865,13 @@ async def test_count_by_assignee_counts_the_newest_cases_here_when_sprinklr_cann
     answer = await tools.ok("search_cases", {"count_by": "assignee"})
     newest_cases = newest_first(live(data))[:500]
     oracle = Counter(assignee_shown(c, data) or "(none)" for c in newest_cases)
-    assert answer.data["counts"] == dict(oracle)
-    assert answer.data["total"] == len(newest_cases)
-    assert "counted here among the newest 500 matching cases" in answer.text.splitlines()[0]
+    assert answer.plain["counts"] == dict(oracle)
+    assert answer.plain["total"] == len(newest_cases)
+    first = answer.text.splitlines()[0]
+    assert "counted here (this account's case search does not filter by assignee)" in first
+    assert first.endswith("among the newest 500 matching cases.")
     again = await tools.ok("search_cases", {"count_by": "assignee"})
-    assert again.data["counts"] == dict(oracle)
+    assert again.plain["counts"] == dict(oracle)
 
 
 # -- search_messages ---------------------------------------------------------------------------------------------------
@@ -901,12 +907,12 @@ async def test_a_window_of_days_is_walked_to_its_end_newest_first_by_the_next_pa
     expected = newest(data.messages_between(*day_bounds(first, last)))
     assert len(expected) > 100
     pages = await tools.walk("search_messages", {"since": str(first), "until": str(last), "page_size": 100})
-    found = [hit["id"] for page in pages for hit in page.data["results"]]
+    found = [hit["id"] for page in pages for hit in page.plain["results"]]
     assert found == expected
     assert len(pages) > 1
     for page in pages:
-        assert page.data["offset"] == found.index(page.data["results"][0]["id"])
-        assert page.text.splitlines()[0].startswith(f"Messages {page.data['offset'] + 1}-")
+        assert page.plain["offset"] == found.index(page.plain["results"][0]["id"])
+        assert page.text.splitlines()[0].startswith(f"Messages {page.plain['offset'] + 1}-")
     assert pages[-1].next_call is None
 
 
@@ -914,7 +920,7 @@ async def test_without_a_window_the_search_covers_the_last_30_days(tools: Tools,
     before = time.time() * 1000
     pages = await tools.walk("search_messages", {"page_size": 100})
     after = time.time() * 1000
-    found = [hit["id"] for page in pages for hit in page.data["results"]]
+    found = [hit["id"] for page in pages for hit in page.plain["results"]]
     surely = newest([m for m in data.messages if after - 30 * 86_400_000 <= m["channelCreatedTime"] <= before])
     maybe = newest([m for m in data.messages if before - 30 * 86_400_000 <= m["channelCreatedTime"] <= after])
     assert surely, "the sandbox must have messages in the last 30 days for this test to mean anything"
@@ -945,7 +951,7 @@ async def test_message_search_filters_find_exactly_the_matching_messages_in_the_
     pages = await tools.walk(
         "search_messages", {**arguments, "since": str(first), "until": str(last), "page_size": 100}
     )
-    assert [hit["id"] for page in pages for hit in page.data["results"]] == expected
+    assert [hit["id"] for page in pages for hit in page.plain["results"]] == expected
     for page in pages[:-1]:
         follow = page.next_call
         assert follow is not None
@@ -969,7 +975,7 @@ async def test_a_hit_shows_the_case_number_of_its_conversation_once_the_case_is_
     pages = await tools.walk(
         "search_messages", {"since": str(first), "until": str(last), "channel": [channel], "page_size": 100}
     )
-    hits = {hit["id"]: hit for page in pages for hit in page.data["results"]}
+    hits = {hit["id"]: hit for page in pages for hit in page.plain["results"]}
     assert set(ids) <= set(hits)
     for message_id in ids:
         assert hits[message_id]["case_number"] == raw["caseNumber"]
@@ -987,7 +993,7 @@ async def test_a_search_matching_nothing_says_so_and_names_what_was_searched_for
     assert "zyxwvut" in head
     assert "LINKEDIN" in head
     assert str(first) in head
-    assert answer.data["results"] == []
+    assert answer.plain["results"] == []
     assert answer.next_call is None
 
 
@@ -1060,8 +1066,8 @@ async def test_a_customer_is_found_by_email_in_any_letter_case(tools: Tools, dat
     email = profile["contact"]["email"]
     for given in (email, email.upper(), email.title()):
         answer = await tools.ok("lookup_profile", {"email": given})
-        assert [p["id"] for p in answer.data["profiles"]] == [profile["id"]]
-        assert_profile(answer.data["profiles"][0], profile)
+        assert [p["id"] for p in answer.plain["profiles"]] == [profile["id"]]
+        assert_profile(answer.plain["profiles"][0], profile)
         assert answer.text.splitlines()[0] == "1 profile(s) found by email."
 
 
@@ -1069,15 +1075,15 @@ async def test_a_customer_is_found_by_phone_written_in_any_common_format(tools: 
     profile = customer_with_cases(data, 1)
     for given in spaced(profile["contact"]["phoneNo"]):
         answer = await tools.ok("lookup_profile", {"phone": given})
-        assert [p["id"] for p in answer.data["profiles"]] == [profile["id"]], given
+        assert [p["id"] for p in answer.plain["profiles"]] == [profile["id"]], given
 
 
 async def test_a_customer_is_found_by_channel_id_with_or_without_the_channel(tools: Tools, data: Dataset) -> None:
     profile = customer_with_cases(data, 1)
     plain_lookup = await tools.ok("lookup_profile", {"channel_id": profile["channelId"]})
     narrowed = await tools.ok("lookup_profile", {"channel_id": profile["channelId"], "channel": profile["channelType"]})
-    assert [p["id"] for p in plain_lookup.data["profiles"]] == [profile["id"]]
-    assert [p["id"] for p in narrowed.data["profiles"]] == [profile["id"]]
+    assert [p["id"] for p in plain_lookup.plain["profiles"]] == [profile["id"]]
+    assert [p["id"] for p in narrowed.plain["profiles"]] == [profile["id"]]
     other = next(c for c in ("TWITTER", "FACEBOOK") if c != profile["channelType"])
     text = await tools.error("lookup_profile", {"channel_id": profile["channelId"], "channel": other})
     assert "No customer profile matches that channel_id" in text
@@ -1086,8 +1092,8 @@ async def test_a_customer_is_found_by_channel_id_with_or_without_the_channel(too
 async def test_a_customer_is_found_by_profile_id(tools: Tools, data: Dataset) -> None:
     profile = customer_with_cases(data, 1)
     answer = await tools.ok("lookup_profile", {"profile_id": profile["id"]})
-    assert_profile(answer.data["profiles"][0], profile)
-    assert "cases" not in answer.data
+    assert_profile(answer.plain["profiles"][0], profile)
+    assert "cases" not in answer.plain
     assert answer.next_call is None
 
 
@@ -1097,13 +1103,13 @@ async def test_cases_n_lists_the_latest_cases_and_the_next_page_line_leads_to_al
     profile = customer_with_cases(data, 8)
     expected = [c["caseNumber"] for c in newest_first(c for c in live(data) if c["contact"]["id"] == profile["id"])]
     answer = await tools.ok("lookup_profile", {"email": profile["contact"]["email"], "cases": 3})
-    assert [row["case_number"] for row in answer.data["cases"]] == expected[:3]
-    assert answer.data["total_cases"] == len(expected)
+    assert [row["case_number"] for row in answer.plain["cases"]] == expected[:3]
+    assert answer.plain["total_cases"] == len(expected)
     assert f"Cases: 3 of {len(expected)} shown." in answer.text.splitlines()[0]
     follow = answer.next_call
     assert follow == ("search_cases", {"customer_id": profile["channelId"], "offset": 3})
     rest = await tools.walk(*follow)
-    assert [row["case_number"] for page in rest for row in page.data["results"]] == expected[3:]
+    assert [row["case_number"] for page in rest for row in page.plain["results"]] == expected[3:]
 
 
 async def test_a_customer_with_fewer_cases_than_asked_for_gets_all_of_them_and_no_next_page(
@@ -1112,7 +1118,7 @@ async def test_a_customer_with_fewer_cases_than_asked_for_gets_all_of_them_and_n
     profile = customer_with_cases(data, 1)
     expected = [c["caseNumber"] for c in newest_first(c for c in live(data) if c["contact"]["id"] == profile["id"])]
     answer = await tools.ok("lookup_profile", {"profile_id": profile["id"], "cases": 20})
-    assert [row["case_number"] for row in answer.data["cases"]] == expected[:20]
+    assert [row["case_number"] for row in answer.plain["cases"]] == expected[:20]
     if len(expected) <= 20:
         assert answer.next_call is None
 
@@ -1164,8 +1170,8 @@ async def test_list_values_lists_the_values_the_latest_cases_carry_and_the_confi
     tools: Tools, data: Dataset
 ) -> None:
     answer = await tools.ok("list_values")
-    values = answer.data["values"]
-    assert answer.data["sample"] == 100
+    values = answer.plain["values"]
+    assert answer.plain["sample"] == 100
     assert set(values) == {"status", "priority", "type", "brand", "language", "country", "queue", "assignee"}
     latest = sample(data)
     assert {c["status"] for c in latest} <= set(values["status"])
@@ -1180,8 +1186,8 @@ async def test_list_values_lists_the_values_the_latest_cases_carry_and_the_confi
 
 async def test_list_values_of_one_field_lists_every_value_seen_most_common_first(tools: Tools, data: Dataset) -> None:
     answer = await tools.ok("list_values", {"field": "country"})
-    shown = answer.data["values"]["country"]
-    assert set(answer.data["values"]) == {"country"}
+    shown = answer.plain["values"]["country"]
+    assert set(answer.plain["values"]) == {"country"}
     seen = Counter(prop(c, COUNTRY_FIELD)[0] for c in sample(data))
     assert set(shown) == set(seen)
     assert [seen[v] for v in shown] == sorted((seen[v] for v in shown), reverse=True)
@@ -1201,7 +1207,7 @@ async def test_list_values_is_read_once_and_then_costs_no_call(running: RunningS
 async def test_quota_status_reports_the_limits_and_the_calls_made_at_no_cost(
     tools: Tools, sandbox: SandboxAdmin, data: Dataset
 ) -> None:
-    before = (await tools.ok("quota_status")).data
+    before = (await tools.ok("quota_status")).plain
     assert sandbox.requests() == 0
     assert before["quota"]["per_second_limit"] == 1000
     assert before["quota"]["per_hour_limit"] == 1_000_000
@@ -1209,9 +1215,9 @@ async def test_quota_status_reports_the_limits_and_the_calls_made_at_no_cost(
     await tools.ok("get_case", {"case_number": typical_case(data)["caseNumber"]})
     after = await tools.ok("quota_status")
     assert sandbox.requests() == 1
-    assert after.data["quota"]["used_this_hour"] == before["quota"]["used_this_hour"] + 1
-    assert after.data["upstream_calls"] == before["upstream_calls"] + 1
-    assert after.data["quota"]["left_this_hour"] == 1_000_000 - after.data["quota"]["used_this_hour"]
-    assert after.data["cache"]["entries"] > 0
+    assert after.plain["quota"]["used_this_hour"] == before["quota"]["used_this_hour"] + 1
+    assert after.plain["upstream_calls"] == before["upstream_calls"] + 1
+    assert after.plain["quota"]["left_this_hour"] == 1_000_000 - after.plain["quota"]["used_this_hour"]
+    assert after.plain["cache"]["entries"] > 0
     assert after.text.splitlines()[0] == "Sprinklr API budget and cache (no API call)."
     assert "untrusted" not in after.text

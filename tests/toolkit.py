@@ -20,7 +20,9 @@ from server.sandbox.data import Dataset
 from tests.conftest import text_of
 
 JSON = dict[str, Any]
-NEXT = re.compile(r"^Next page: (?P<tool>[a-z_]+) (?P<arguments>\{.*\})$")
+# The literal next call: the next page of a listing, or the conversation a case offers.
+NEXT = re.compile(r"^(?:Next page|Conversation): (?P<tool>[a-z_]+) (?P<arguments>\{.*\})$")
+NEXT_LABELS = ("Next page:", "Conversation:")
 OPENING = re.compile(r"<<untrusted:([0-9a-f]+)>>")
 CLOSING = re.compile(r"<</untrusted:([0-9a-f]+)>>")
 ANY_MARK = re.compile(r"<</?untrusted:[^<>]*>>")
@@ -45,8 +47,8 @@ class Answer:
 
     @property
     def next_call(self) -> tuple[str, JSON] | None:
-        """The literal next call from the text's `Next page:` line, or None when the text has none."""
-        found = [NEXT.match(line) for line in self.text.splitlines() if line.startswith("Next page:")]
+        """The literal next call from the text's `Next page:` (or `Conversation:`) line, or None when it has none."""
+        found = [NEXT.match(line) for line in self.text.splitlines() if line.startswith(NEXT_LABELS)]
         assert len(found) <= 1, f"more than one Next page line:\n{self.text}"
         if not found:
             return None
@@ -55,6 +57,11 @@ class Answer:
         arguments = json.loads(match.group("arguments"))
         assert isinstance(arguments, dict)
         return match.group("tool"), arguments
+
+    @property
+    def plain(self) -> Any:
+        """The structured content with the untrusted-content marks taken off every string, to compare with data."""
+        return unfenced_all(self.data)
 
     @property
     def read_at(self) -> str | None:
@@ -175,6 +182,17 @@ def duration_seconds(text: str) -> tuple[int, int]:
 def unfenced(value: str) -> str:
     """A view's string without the untrusted-content marks around it."""
     return ANY_MARK.sub("", value)
+
+
+def unfenced_all(value: Any) -> Any:
+    """Structured content with the fence marks taken off every string, keys included."""
+    if isinstance(value, str):
+        return unfenced(value)
+    if isinstance(value, dict):
+        return {unfenced(str(key)): unfenced_all(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unfenced_all(item) for item in value]
+    return value
 
 
 def fence_ids(text: str) -> set[str]:
