@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from server.errors import AuthError, error_for, is_over_rate
 from server.ledger import Ledger, TokenRecord
+from server.scrub import Scrubber
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class SprinklrAuth(httpx.Auth):
         token_url: str,
         ledger: Ledger,
         ledger_key: str,
+        scrub: Scrubber,
     ) -> None:
         self._api_key = api_key
         self._token = TokenRecord(
@@ -51,6 +53,10 @@ class SprinklrAuth(httpx.Auth):
         self._token_url = token_url
         self._ledger = ledger
         self._ledger_key = ledger_key
+        # Every token this object comes to hold is registered, so that no echo of it can be shown.
+        self._scrub = scrub
+        for secret in (api_key, access_token, refresh_token, api_secret):
+            scrub.add(secret.get_secret_value() if secret is not None else None)
         self._lock = anyio.Lock()
         # Held from building the refresh request to storing its answer: one refresh at a time in this process.
         self._refresh_lock = anyio.Lock()
@@ -90,7 +96,7 @@ class SprinklrAuth(httpx.Auth):
                 return None  # another task in this process refreshed while we waited
             shared = await self._ledger.get_token(self._ledger_key)
             if shared is not None and shared.access_token != used:
-                self._token = shared
+                self._adopt(shared)
                 return None
             if not self._can_refresh:
                 raise AuthError(
@@ -121,9 +127,10 @@ class SprinklrAuth(httpx.Auth):
             return None
         shared = await self._ledger.get_token(self._ledger_key)
         if shared is not None and shared.access_token != used:
-            self._token = shared
+            self._adopt(shared)
             return None
         refresh_token = (shared.refresh_token if shared else None) or self._token.refresh_token
+        self._scrub.add(refresh_token)
         assert self._api_secret is not None
         assert refresh_token is not None
         return httpx.Request(
@@ -141,7 +148,7 @@ class SprinklrAuth(httpx.Auth):
         """Store the refreshed token pair (the caller releases the locks, whatever happens here)."""
         if response.status_code >= 500 or is_over_rate(response):
             # An outage or the rate limit says nothing about the refresh token: nobody should be told to replace it.
-            raise error_for(response, "a token refresh", "")
+            raise error_for(response, "a token refresh", "", self._scrub)
         if response.status_code != 200:
             raise AuthError(
                 f"Sprinklr refused the token refresh ({response.status_code}). The refresh token may have been "
@@ -161,10 +168,18 @@ class SprinklrAuth(httpx.Auth):
             version=self._token.version + 1,
             saved_at=time.time(),
         )
+        self._scrub.add(record.access_token)
+        self._scrub.add(record.refresh_token)
         await self._ledger.put_token(self._ledger_key, record)
         self._token = record
         self.refreshes += 1
         log.info("access token refreshed (version %d)", record.version)
+
+    def _adopt(self, record: TokenRecord) -> None:
+        """Use a token pair another process or task stored in the ledger."""
+        self._scrub.add(record.access_token)
+        self._scrub.add(record.refresh_token)
+        self._token = record
 
     async def _release(self) -> None:
         """Give up the cross-process lease and the in-process lock; called once, by the task that took them."""

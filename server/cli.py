@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import json
 import logging
 import os
@@ -59,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
         help="also find out, in at most 20 read-only calls, what the account does where the API reference is "
         "silent (page numbering, time filter form, accepted filters and sorts, page sizes) and keep the findings",
     )
+    from server.archive.cli import add_parser as add_archive_parser
+
+    add_archive_parser(sub)
     return parser
 
 
@@ -123,18 +125,25 @@ def _dispatch(args: argparse.Namespace) -> int:
             return anyio.run(_call_tool, settings, args.tool, _tool_args(args))
     if command == "check":
         return anyio.run(_check, load_settings(), args.probe)
+    if command == "archive":
+        from server.archive.cli import run as run_archive
+
+        return run_archive(args)
     raise AssertionError(command)  # pragma: no cover - argparse restricts commands
 
 
 @contextlib.contextmanager
 def sandbox_settings(**overrides: Any) -> Iterator[Settings]:
     """Start the embedded sandbox on a free loopback port and yield settings that point the server at it."""
+    from server.archive.demo import demo_archive
     from server.sandbox import SandboxConfig, running_sandbox
     from server.sandbox.data import QUEUES
 
     config = SandboxConfig()
-    with running_sandbox(config) as sandbox:
+    # The sandbox ships a Sparkcentral archive of the year before its Sprinklr data, imported at start-up.
+    with running_sandbox(config) as sandbox, demo_archive(sandbox.app_state.dataset) as archive:
         yield load_settings(
+            **archive.settings(),
             # Sprinklr documents no way to read queue names; a real deployment sets SPRINKLR_MCP_QUEUE_NAMES.
             queue_names=QUEUES,
             env=config.env,
@@ -149,7 +158,8 @@ def sandbox_settings(**overrides: Any) -> Iterator[Settings]:
 
 
 def _serve(settings: Settings, args: argparse.Namespace, demo: bool = False) -> int:
-    from server.app import build_server, run_stdio
+    from server.app import build_server
+    from server.stdio import run_stdio
 
     server = build_server(settings)
     if args.transport == "stdio":
@@ -157,7 +167,7 @@ def _serve(settings: Settings, args: argparse.Namespace, demo: bool = False) -> 
             print("sprinklr-mcp: serving the sandbox over stdio", file=sys.stderr)
         anyio.run(run_stdio, server)
         return 0
-    from server.http import http_app, is_loopback
+    from server.http import HttpLimits, http_app, is_loopback, serve_http
 
     if not is_loopback(args.host) and not args.allow_remote:
         print(
@@ -166,17 +176,13 @@ def _serve(settings: Settings, args: argparse.Namespace, demo: bool = False) -> 
             file=sys.stderr,
         )
         return 2
-    import uvicorn
-
     port = args.port
     url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{port}/mcp"
     if demo:
         print(_demo_banner(url, settings), file=sys.stderr)
     else:
         print(f"sprinklr-mcp: MCP over streamable HTTP at {url}", file=sys.stderr)
-    app = http_app(server, settings, args.host, port)
-    gc.freeze()  # what start-up loaded lives as long as the process: keep it out of the collector's way
-    uvicorn.run(app, host=args.host, port=port, log_level="warning")
+    serve_http(http_app(server, settings, args.host, port), args.host, port, HttpLimits.from_settings(settings))
     return 0
 
 
@@ -242,21 +248,27 @@ async def _call_tool(settings: Settings, name: str, arguments: dict[str, Any]) -
 async def _check(settings: Settings, probe: bool = False) -> int:
     from server.errors import SprinklrError
     from server.runtime import open_app
+    from server.scrub import Scrubber, scrub_logs
 
     # The ledger's state (and that of the Redis behind it) is reported below in one line, not as log warnings too.
     for name in ("server.ledger", "server.cache"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    async with open_app(settings) as app:
+    scrub = Scrubber.from_settings(settings)
+    scrub_logs(scrub)
+    async with open_app(settings, scrub=scrub) as app:
         quota = await app.quota.status()
         if quota.degraded_reason:
-            print(f"sprinklr-mcp: warning: {quota.degraded_reason}", file=sys.stderr)
+            print(scrub(f"sprinklr-mcp: warning: {quota.degraded_reason}"), file=sys.stderr)
         try:
             page = await app.client.search("CASE", {"filter": {"type": "AND", "filters": []}}, offset=0, size=1)
         except SprinklrError as exc:
-            print(f"sprinklr-mcp: check failed: {exc}", file=sys.stderr)
+            print(scrub(f"sprinklr-mcp: check failed: {exc}"), file=sys.stderr)
             return 1
         print(
-            f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered {len(page.rows)} row."
+            scrub(
+                f"OK: credentials work for {settings.env} ({settings.api_root}); case search answered "
+                f"{len(page.rows)} row."
+            )
         )
         print(
             f"Quota ledger ({app.ledger_kind}): {quota.ledger_location}"
@@ -268,12 +280,12 @@ async def _check(settings: Settings, probe: bool = False) -> int:
             try:
                 findings, report = await run_probe(app.client)
             except SprinklrError as exc:
-                print(f"sprinklr-mcp: the probe stopped: {exc}", file=sys.stderr)
+                print(scrub(f"sprinklr-mcp: the probe stopped: {exc}"), file=sys.stderr)
                 return 1
             app.client.findings_store.replace(findings)
             print(f"Probe: {report.calls} API calls.")
             for line in report.lines:
-                print(f"- {line}")
+                print(scrub(f"- {line}"))
             where = app.client.findings_store.path
             print(
                 f"Saved to {where}; the server uses these findings from now on."

@@ -1,16 +1,20 @@
 """The SprinklrError tree, and the one function that turns a Sprinklr response into an error.
 
 Every message says what happened and what to do next. None carries a token, a full URL with its query
-string, or upstream text that has not been examined: upstream text is reduced to a short, printable excerpt.
+string, or upstream text that has not been examined: upstream text is reduced to a short, printable excerpt, and
+the only way to one is through a Scrubber, so no secret an upstream echoes back can reach a message.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from typing import Any
 
 import httpx2 as httpx
+
+from server.scrub import Scrubber
 
 
 class SprinklrError(Exception):
@@ -66,20 +70,23 @@ _PRINTABLE = re.compile(r"[^\x20-\x7e]+")
 _TAGS = re.compile(r"<[^>]{0,200}>")
 
 
-def excerpt(text: str, limit: int = 200) -> str:
-    """A short, single-line, printable excerpt of upstream text, with markup removed."""
-    text = _PRINTABLE.sub(" ", _TAGS.sub(" ", text)).strip()
-    text = re.sub(r"\s+", " ", text)
+def excerpt(text: str, scrub: Scrubber, limit: int = 200) -> str:
+    """A short, single-line, printable excerpt of upstream text, with markup and secrets removed."""
+    # Scrubbed whole, before anything is cut: a secret cut in half would no longer match. Scrubbed again once the
+    # markup is gone, since a tag between a header name and its value hides the value from the patterns.
+    text = scrub(html.unescape(scrub(text)))
+    text = " ".join(_PRINTABLE.sub(" ", _TAGS.sub(" ", text)).split())
+    text = scrub(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def upstream_message(response: httpx.Response) -> str:
-    """The error message Sprinklr gave, from any of its body shapes, as a safe excerpt."""
-    body = response.text[:4000]
+def upstream_message(response: httpx.Response, scrub: Scrubber) -> str:
+    """The error message Sprinklr gave, from any of its body shapes, as a scrubbed excerpt."""
+    body = response.text
     try:
         payload: Any = json.loads(body)
     except ValueError:
-        return excerpt(body)
+        return excerpt(body, scrub)
     messages: list[str] = []
     if isinstance(payload, dict):
         errors = payload.get("errors")
@@ -92,7 +99,8 @@ def upstream_message(response: httpx.Response) -> str:
         for key in ("message", "error_description", "error"):
             if isinstance(payload.get(key), str):
                 messages.append(payload[key])
-    return excerpt("; ".join(messages) if messages else body)
+    # Re-serialised rather than the body as sent: JSON may escape a secret ("\\/" for "/") so that it no longer matches.
+    return excerpt("; ".join(messages) if messages else json.dumps(payload, ensure_ascii=False), scrub)
 
 
 def parse_retry_after(response: httpx.Response) -> float | None:
@@ -115,8 +123,8 @@ def is_over_rate(response: httpx.Response) -> bool:
     return "OVER_RATE" in code.upper() or "over rate" in response.text[:2000].lower()
 
 
-def error_for(response: httpx.Response, what: str, env: str) -> SprinklrError:
-    """Map a non-2xx Sprinklr response to the error a model can act on. `what` names the thing asked for."""
+def error_for(response: httpx.Response, what: str, env: str, scrub: Scrubber) -> SprinklrError:
+    """Map a non-2xx Sprinklr response to the error a model can act on; upstream words pass through `scrub`."""
     status = response.status_code
     if is_over_rate(response):
         retry_after = parse_retry_after(response)
@@ -132,7 +140,7 @@ def error_for(response: httpx.Response, what: str, env: str) -> SprinklrError:
             "set SPRINKLR_REFRESH_TOKEN and SPRINKLR_API_SECRET so the server can refresh it."
         )
     if status == 403:
-        detail = upstream_message(response)
+        detail = upstream_message(response, scrub)
         if "inactive" in detail.lower() or "INACTIVE" in response.headers.get("x-mashery-error-code", "").upper():
             return InvalidKey(
                 f"Sprinklr says the API key is not valid ('Developer Inactive') for environment {env}. This is not a "
@@ -150,10 +158,10 @@ def error_for(response: httpx.Response, what: str, env: str) -> SprinklrError:
     if status == 404:
         return NotFound(f"No {what} in {env}.")
     if status == 400:
-        detail = upstream_message(response)
+        detail = upstream_message(response, scrub)
         return BadRequest(f"Sprinklr rejected the request for {what} (400): {detail or 'bad request'}.", detail)
     if status >= 500:
         return Unavailable(
             f"Sprinklr answered {status} (a server error) for {what}, after retries. Try again in a minute."
         )
-    return SprinklrError(f"Sprinklr answered {status} for {what}: {upstream_message(response) or 'no detail'}.")
+    return SprinklrError(f"Sprinklr answered {status} for {what}: {upstream_message(response, scrub) or 'no detail'}.")

@@ -5,7 +5,7 @@ With SPRINKLR_MCP_RECORD_DIR set, every exchange that reaches the network (retri
 appended to a JSON-lines file in that folder: method, path below the API root, query, request body, status, the few
 headers that matter (content type, Retry-After, the gateway's error code) and the response body. Credentials never
 reach the file: the Authorization and Key headers are not recorded, token requests and answers are blanked, every
-configured secret is replaced, and personal data (emails, phones, card numbers) is masked in both bodies.
+secret is scrubbed (server/scrub.py), and personal data (emails, phones, card numbers) is masked in both bodies.
 
 `ReplayTransport` answers requests from such a file, matching them as recorded (masked the same way).
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,24 +24,21 @@ import anyio
 import httpx2 as httpx
 
 from server.pii import redact
+from server.scrub import Scrubber
 
 KEPT_HEADERS = ("content-type", "retry-after", "x-mashery-error-code")
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a password
-SECRET = "[secret]"  # noqa: S105 - what a secret is replaced with
 
 
 class Masker:
-    """Removes configured secrets and masks personal data in text and JSON."""
+    """Removes secrets (through the server's scrubber) and masks personal data in text and JSON."""
 
-    def __init__(self, secrets: Iterable[str]) -> None:
-        # Longest first, so a secret that contains another is replaced whole.
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+    def __init__(self, scrub: Callable[[str], str]) -> None:
+        self._scrub = scrub
 
     def text(self, value: str) -> str:
         """Text without secrets or personal data."""
-        for secret in self._secrets:
-            value = value.replace(secret, SECRET)
-        return redact(value)
+        return redact(self._scrub(value))
 
     def json(self, value: Any) -> Any:
         """A JSON value with every string masked (object keys are field names, kept as they are)."""
@@ -77,12 +74,14 @@ def _relative(url: httpx.URL, root_path: str) -> str:
 class RecordingTransport(httpx.AsyncBaseTransport):
     """Passes requests on and appends each exchange, masked, to a JSON-lines file."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, folder: Path, api_root: str, secrets: Iterable[str]) -> None:
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, folder: Path, api_root: str, scrub: Callable[[str], str]
+    ) -> None:
         self._inner = inner
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = folder / f"sprinklr-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.jsonl"
         self._root = urlsplit(api_root).path.rstrip("/")
-        self._mask = Masker(secrets)
+        self._mask = Masker(scrub)
         self._lock = anyio.Lock()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -120,9 +119,10 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 class ReplayTransport(httpx.AsyncBaseTransport):
     """Answers requests from a recording; an exchange recorded twice is answered in its recorded order."""
 
-    def __init__(self, records: Iterable[dict[str, Any]], api_root: str, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, records: Iterable[dict[str, Any]], api_root: str) -> None:
         self._root = urlsplit(api_root).path.rstrip("/")
-        self._mask = Masker(secrets)
+        # Secrets are not needed to match requests (token requests are blanked): the patterns mask as recorded.
+        self._mask = Masker(Scrubber())
         self._answers: dict[str, list[dict[str, Any]]] = {}
         for record in records:
             key = exchange_key(record["method"], record["path"], [tuple(q) for q in record["query"]], record["body"])
@@ -130,10 +130,10 @@ class ReplayTransport(httpx.AsyncBaseTransport):
         self.missed: list[str] = []
 
     @classmethod
-    def from_file(cls, path: Path, api_root: str, secrets: Iterable[str] = ()) -> ReplayTransport:
+    def from_file(cls, path: Path, api_root: str) -> ReplayTransport:
         """A replay of a recording file."""
         lines = path.read_text(encoding="utf-8").splitlines()
-        return cls((json.loads(line) for line in lines if line.strip()), api_root, secrets)
+        return cls((json.loads(line) for line in lines if line.strip()), api_root)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """The recorded answer to this request, or a 404 saying it was not recorded."""

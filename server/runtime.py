@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
+from server.archive.config import archive_path
+from server.archive.store import ArchiveStore
 from server.auth import SprinklrAuth
 from server.cache import IN_MEMORY_FACTOR, Cache, CacheBackend, MemoryBackend, RedisBackend
 from server.findings import FindingsStore
@@ -24,6 +26,7 @@ from server.guard import ReadOnlyGuard, ReadOnlyTransport
 from server.ledger import FallbackLedger, FileLedger, Ledger, MemoryLedger, RedisLedger, default_ledger_path
 from server.quota import QuotaGuard
 from server.record import RecordingTransport
+from server.scrub import Scrubber
 from server.settings import Settings
 from server.sprinklr import SprinklrClient
 from server.tenant import Tenant
@@ -49,6 +52,9 @@ class AppContext:
     ledger_kind: str
     http: httpx.AsyncClient
     tenant: Tenant
+    scrub: Scrubber
+    # The Sparkcentral archive, when SPARKCENTRAL_EXPORT_DIR or SPARKCENTRAL_SFTP_URL is set (read-only here).
+    archive: ArchiveStore | None = None
 
 
 def findings_path(settings: Settings, tenant: Tenant) -> Path | None:
@@ -96,7 +102,12 @@ def _proxy_for(url: str) -> str | None:
 
 
 def make_http(
-    settings: Settings, quota: QuotaGuard, ledger: Ledger, key: str, inner: httpx.AsyncBaseTransport | None = None
+    settings: Settings,
+    quota: QuotaGuard,
+    ledger: Ledger,
+    key: str,
+    scrub: Scrubber,
+    inner: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
     """The one HTTP client: auth on top, then the read-only guard, then the quota, then the network."""
     root = settings.api_root
@@ -106,7 +117,7 @@ def make_http(
         inner = httpx.AsyncHTTPTransport(proxy=_proxy_for(root), trust_env=True, retries=0)
     if settings.record_dir:
         # Innermost, so that every attempt that reaches the network is recorded, retries and refreshes too.
-        inner = RecordingTransport(inner, Path(settings.record_dir).expanduser(), root, settings.secrets())
+        inner = RecordingTransport(inner, Path(settings.record_dir).expanduser(), root, scrub)
     transport = ReadOnlyTransport(QuotaTransport(inner, quota), ReadOnlyGuard(root))
     auth = SprinklrAuth(
         api_key=settings.api_key,
@@ -116,6 +127,7 @@ def make_http(
         token_url=f"{root}/oauth/token",
         ledger=ledger,
         ledger_key=key,
+        scrub=scrub,
     )
     return httpx.AsyncClient(
         base_url=root,
@@ -130,9 +142,17 @@ def make_http(
 
 @asynccontextmanager
 async def open_app(
-    settings: Settings, inner: httpx.AsyncBaseTransport | None = None, *, clock: Callable[[], float] = time.time
+    settings: Settings,
+    inner: httpx.AsyncBaseTransport | None = None,
+    scrub: Scrubber | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[AppContext]:
-    """Create the shared client, cache, quota and ledger, and close them all on exit; `clock` is the quota's."""
+    """Create the shared client, cache, quota and ledger, and close them all on exit; `clock` is the quota's.
+
+    `scrub` is the server's scrubber, shared with its log filter; tokens refreshed later are registered in it.
+    """
+    scrub = scrub if scrub is not None else Scrubber.from_settings(settings)
     ledger, kind = make_ledger(settings, clock)
     tenant = tenant_of(settings)
     key = tenant.id
@@ -149,11 +169,15 @@ async def open_app(
         clock=clock,
     )
     cache = make_cache(settings)
-    http = make_http(settings, quota, ledger, key, inner)
-    client = SprinklrClient(http, cache, tenant=tenant, findings=FindingsStore(findings_path(settings, tenant)))
+    http = make_http(settings, quota, ledger, key, scrub, inner)
+    findings = FindingsStore(findings_path(settings, tenant))
+    client = SprinklrClient(http, cache, tenant=tenant, scrub=scrub, findings=findings)
+    archive = ArchiveStore(archive_path(settings)) if settings.archive_configured else None
     try:
-        yield AppContext(settings, client, cache, quota, ledger, kind, http, tenant)
+        yield AppContext(settings, client, cache, quota, ledger, kind, http, tenant, scrub, archive)
     finally:
+        if archive is not None:
+            archive.close()
         await http.aclose()
         await cache.aclose()
         await ledger.aclose()

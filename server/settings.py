@@ -24,6 +24,8 @@ TOOL_GROUPS: dict[str, tuple[str, ...]] = {
     "messages": ("get_case_messages", "get_message", "search_messages"),
     "profiles": ("lookup_profile",),
     "status": ("quota_status",),
+    # Registered only when a Sparkcentral archive is configured.
+    "sparkcentral": ("search_sparkcentral", "get_sparkcentral_conversation", "get_sparkcentral_report"),
 }
 
 _ENV_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
@@ -34,7 +36,48 @@ class ConfigError(Exception):
     """Configuration is missing or malformed; the message names the variable and what is expected."""
 
 
-class Settings(BaseSettings):
+class ArchiveFields(BaseSettings):
+    """The optional Sparkcentral archive (SPARKCENTRAL_* variables); `sprinklr-mcp archive` reads only these."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    sparkcentral_export_dir: str | None = Field(default=None, validation_alias=AliasChoices("SPARKCENTRAL_EXPORT_DIR"))
+    sparkcentral_sftp_url: str | None = Field(default=None, validation_alias=AliasChoices("SPARKCENTRAL_SFTP_URL"))
+    sparkcentral_sftp_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SPARKCENTRAL_SFTP_PASSWORD")
+    )
+    sparkcentral_sftp_key_file: str | None = Field(
+        default=None, validation_alias=AliasChoices("SPARKCENTRAL_SFTP_KEY_FILE")
+    )
+    sparkcentral_sftp_known_hosts: str | None = Field(
+        default=None, validation_alias=AliasChoices("SPARKCENTRAL_SFTP_KNOWN_HOSTS")
+    )
+    sparkcentral_archive_path: str | None = Field(
+        default=None, validation_alias=AliasChoices("SPARKCENTRAL_ARCHIVE_PATH")
+    )
+    sparkcentral_timezone: str = Field(default="UTC", validation_alias=AliasChoices("SPARKCENTRAL_TIMEZONE"))
+
+    @field_validator("sparkcentral_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from server.archive.config import check_timezone
+
+        return check_timezone(value)
+
+    @field_validator("sparkcentral_sftp_url")
+    @classmethod
+    def _sftp_shape(cls, value: str | None) -> str | None:
+        from server.archive.config import check_sftp_url
+
+        return None if value is None or not value.strip() else check_sftp_url(value.strip())
+
+    @property
+    def archive_configured(self) -> bool:
+        """True when an export directory or SFTP location is set."""
+        return bool(self.sparkcentral_export_dir or self.sparkcentral_sftp_url)
+
+
+class Settings(ArchiveFields):
     """Everything the server needs to know, from the environment (never read at import time)."""
 
     model_config = SettingsConfigDict(env_prefix="SPRINKLR_", extra="ignore", frozen=True, populate_by_name=True)
@@ -83,6 +126,22 @@ class Settings(BaseSettings):
     )
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias=AliasChoices("SPRINKLR_MCP_ALLOWED_ORIGINS")
+    )
+    # Streamable HTTP bounds (server/http.py): slow or greedy clients must not starve the others.
+    http_max_connections: int = Field(
+        default=1000, ge=8, le=100_000, validation_alias=AliasChoices("SPRINKLR_MCP_HTTP_MAX_CONNECTIONS")
+    )
+    http_header_timeout: float = Field(
+        default=5.0, gt=0, le=300, validation_alias=AliasChoices("SPRINKLR_MCP_HTTP_HEADER_TIMEOUT")
+    )
+    http_body_timeout: float = Field(
+        default=30.0, gt=0, le=3600, validation_alias=AliasChoices("SPRINKLR_MCP_HTTP_BODY_TIMEOUT")
+    )
+    http_max_sessions: int = Field(
+        default=200, ge=1, le=100_000, validation_alias=AliasChoices("SPRINKLR_MCP_HTTP_MAX_SESSIONS")
+    )
+    http_session_idle: float = Field(
+        default=600.0, ge=1, le=86_400, validation_alias=AliasChoices("SPRINKLR_MCP_HTTP_SESSION_IDLE")
     )
 
     @field_validator("env")
@@ -191,7 +250,14 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every configured secret, for scrubbing them from anything shown or recorded."""
-        values = (self.api_key, self.access_token, self.refresh_token, self.api_secret, self.http_token)
+        values = (
+            self.api_key,
+            self.access_token,
+            self.refresh_token,
+            self.api_secret,
+            self.http_token,
+            self.sparkcentral_sftp_password,
+        )
         return [value.get_secret_value() for value in values if value is not None]
 
     def enabled_tools(self) -> frozenset[str]:
@@ -220,6 +286,9 @@ _VARIABLE_NAMES = {
     "rate_per_second": "SPRINKLR_RATE_PER_SECOND",
     "rate_per_hour": "SPRINKLR_RATE_PER_HOUR",
 }
+# Archive fields: errors name them by their variable, whether given by field name or read from the environment.
+_VARIABLE_NAMES.update({name: name.upper() for name in ArchiveFields.model_fields})
+_VARIABLE_NAMES.update({name.upper(): name.upper() for name in ArchiveFields.model_fields})
 
 
 def load_settings(**overrides: Any) -> Settings:

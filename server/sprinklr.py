@@ -37,6 +37,7 @@ from server.errors import (
 from server.findings import Findings, FindingsStore, PageStart
 from server.models import Case, FieldDef, Message, Profile, User, message_id_parts
 from server.quota import Priority
+from server.scrub import Scrubber
 from server.tenant import Tenant
 from server.transport import PRIORITY_EXTENSION
 
@@ -90,17 +91,17 @@ class SearchPage:
     row_size: int = 1500
 
 
-def unwrap(payload: Any) -> tuple[Any, list[str]]:
+def unwrap(payload: Any, scrub: Scrubber) -> tuple[Any, list[str]]:
     """The data of a `{"data": ..., "errors": [...]}` envelope and its error messages, or a bare payload as is."""
     if not isinstance(payload, dict) or "data" not in payload:
         return payload, []
     # "data" beside "errors" is the envelope even when Sprinklr adds top-level fields of its own (e.g. "meta").
     if "errors" not in payload and not set(payload) <= {"data", "status", "message"}:
         return payload, []
-    return payload["data"], _messages(payload.get("errors"))
+    return payload["data"], _messages(payload.get("errors"), scrub)
 
 
-def _messages(errors: Any) -> list[str]:
+def _messages(errors: Any, scrub: Scrubber) -> list[str]:
     """Sprinklr's error messages from an `errors` list, each a short printable excerpt."""
     if not isinstance(errors, list):
         return []
@@ -108,7 +109,7 @@ def _messages(errors: Any) -> list[str]:
     for item in errors:
         text = item.get("message") if isinstance(item, dict) else item
         if isinstance(text, str) and text.strip():
-            found.append(excerpt(text, 120))
+            found.append(excerpt(text, scrub, 120))
     return found
 
 
@@ -132,10 +133,12 @@ class SprinklrClient:
         cache: Cache,
         *,
         tenant: Tenant,
+        scrub: Scrubber,
         findings: FindingsStore | None = None,
         ttl: TTL | None = None,
     ) -> None:
         self._http = http
+        self._scrub = scrub
         self._cache = cache
         self._tenant = tenant
         self._env = tenant.env
@@ -202,15 +205,15 @@ class SprinklrClient:
         if response.status_code == 404 and not_found is not None:
             raise NotFound(not_found)
         if response.status_code >= 400:
-            raise error_for(response, what, self._env)
+            raise error_for(response, what, self._env, self._scrub)
         try:
             payload = json.loads(response.content)
         except ValueError:
+            shown = excerpt(response.text, self._scrub, 60)
             raise Unavailable(
-                f"Sprinklr sent an answer for {what} that is not valid JSON ({excerpt(response.text, 60)!r}); nothing "
-                f"was cached. Try again."
+                f"Sprinklr sent an answer for {what} that is not valid JSON ({shown!r}); nothing was cached. Try again."
             ) from None
-        data, errors = unwrap(payload)
+        data, errors = unwrap(payload, self._scrub)
         if data is None and errors:
             # A 200 with no data and errors is Sprinklr's refusal, not an empty answer.
             if not_found is not None and any("not found" in e.lower() for e in errors):

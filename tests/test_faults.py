@@ -690,3 +690,32 @@ def test_each_malformed_json_rpc_line_on_stdin_gets_a_parse_or_invalid_request_e
         server.request({"jsonrpc": "2.0", "id": 9, "method": "ping"})
         assert server.receive(5) == {"jsonrpc": "2.0", "id": 9, "result": {}}
         assert server.process.poll() is None
+
+
+@pytest.mark.slow
+def test_a_request_with_a_null_id_gets_an_invalid_request_error_with_id_null(
+    running: RunningSandbox, sandbox: SandboxAdmin
+) -> None:
+    with stdio_server(running) as server:
+        for method, params in [("tools/list", {}), ("ping", None), ("tools/call", {"name": "quota_status"})]:
+            message: JSON = {"jsonrpc": "2.0", "id": None, "method": method}
+            if params is not None:
+                message["params"] = params
+            server.request(message)
+            answer = server.receive(5)
+            assert answer is not None, f"no answer to {method} with id null"
+            assert answer["id"] is None
+            assert answer["error"]["code"] == -32600
+            assert "null id" in answer["error"]["message"]
+        # A notification (no id at all) is still never answered: the next line out is the ping's answer.
+        server.request({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"})
+        server.request({"jsonrpc": "2.0", "id": 9, "method": "ping"})
+        assert server.receive(5) == {"jsonrpc": "2.0", "id": 9, "result": {}}
+        # A null elsewhere in a request is the request's business, not its id's.
+        call = {"name": "get_case", "arguments": {"case_number": None}}
+        server.request({"jsonrpc": "2.0", "id": 12, "method": "tools/call", "params": call})
+        answer = server.receive(20)
+        assert answer is not None
+        assert answer["id"] == 12
+        assert answer["result"]["isError"] is True
+        assert server.process.poll() is None

@@ -401,3 +401,154 @@ async def test_the_ledger_file_that_stores_refreshed_tokens_is_readable_by_its_o
     # Tokens are stored (that is the ledger's job) but the API key and secret never are: records are keyed by a hash.
     assert API_KEY.encode() not in stored
     assert API_SECRET.encode() not in stored
+
+
+# -- an upstream that echoes the request back (a misconfigured gateway or proxy) ----------------------------------
+
+ECHO_STATUSES = (400, 403, 422)
+ECHO_SHAPES = ("json", "text", "html")
+ECHOES = [(status, shape) for status in ECHO_STATUSES for shape in ECHO_SHAPES]
+ECHO_IDS = [f"{status}-{shape}" for status, shape in ECHOES]
+
+
+def echo(admin: SandboxAdmin, status: int, shape: str, path: str = "api/v2", count: int = 1000) -> None:
+    """Make the sandbox answer requests on `path` with `status` and the request's headers in a `shape` body."""
+    admin.configure(
+        faults=[{"kind": "echo_headers", "status": status, "shape": shape, "path_contains": path, "count": count}]
+    )
+
+
+@pytest.mark.parametrize(("status", "shape"), ECHOES, ids=ECHO_IDS)
+async def test_an_upstream_echoing_the_request_headers_shows_no_credential_in_any_tool_result(
+    secret_sandbox: RunningSandbox, admin: SandboxAdmin, status: int, shape: str
+) -> None:
+    seen = Transcript()
+    async with seen.client(secret_settings(secret_sandbox)) as client:
+        echo(admin, status, shape)
+        await seen.call(client, "get_case", case_number=48213)
+        await seen.call(client, "search_cases", status=["Open"], page_size=3)
+        await seen.call(client, "get_case_messages", case_number=48808)
+        await seen.call(client, "lookup_profile", email="lucas.walker0@mail.example")
+    assert seen.answers == 0, seen.error_texts
+    assert seen.errors == 4, seen.error_texts
+    assert admin.requests() >= 4
+    for text in seen.error_texts:
+        assert f"({status}" in text or f" {status} " in text, text
+        # The echo really reached the message, and what it held was taken out.
+        assert "[redacted]" in text, text
+    for index, part in enumerate(seen.parts):
+        assert_clean(part, f"output #{index} ({status}, {shape})")
+
+
+async def test_a_token_refresh_answered_with_an_echo_of_the_form_shows_no_credential(
+    secret_sandbox: RunningSandbox, admin: SandboxAdmin
+) -> None:
+    seen = Transcript()
+    async with seen.client(secret_settings(secret_sandbox)) as client:
+        for status, shape in ECHOES:
+            admin.reset()
+            admin.configure(rate_per_second=100_000)
+            admin.expire_token()
+            echo(admin, status, shape, path="oauth")
+            await seen.call(client, "get_case", case_number=48213)
+    assert seen.errors == len(ECHOES), seen.error_texts
+    assert admin.stats()["by_route"].get("POST oauth/token") == 1
+    for index, part in enumerate(seen.parts):
+        assert_clean(part, f"output #{index}")
+
+
+async def test_tokens_obtained_by_refresh_are_registered_with_the_scrubber(
+    secret_sandbox: RunningSandbox, admin: SandboxAdmin
+) -> None:
+    async with open_app(secret_settings(secret_sandbox)) as app:
+        await app.client.case_by_number(48213)
+        admin.expire_token()
+        await app.client.case_by_number(48001)
+        # The sandbox derives new tokens from the old ones ("<old>-2"): only a registered token is removed whole.
+        assert app.scrub(f"got {ACCESS_TOKEN}-2 and {REFRESH_TOKEN}-2.") == "got [redacted] and [redacted]."
+        assert app.scrub(f"got {ACCESS_TOKEN}-3") == "got [redacted]-3"
+
+
+async def test_log_records_of_any_logger_are_scrubbed_message_arguments_traceback_and_stack(
+    secret_sandbox: RunningSandbox, admin: SandboxAdmin, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    build_server(secret_settings(secret_sandbox, redis_url="redis://user:SECRETREDIS-445566@127.0.0.1:1/0"))
+    other = logging.getLogger("some.library")
+    other.debug("sent headers %r", {"Key": API_KEY, "Authorization": f"Bearer {ACCESS_TOKEN}"})
+    other.info("redis at redis://user:SECRETREDIS-445566@127.0.0.1:1/0 and a stranger's Authorization: Bearer zz99yy88")
+    try:
+        raise ValueError(f"refresh failed for refresh_token={REFRESH_TOKEN}&client_secret={API_SECRET}")
+    except ValueError:
+        other.exception("the refresh broke", stack_info=True)
+    other.warning(f"http token {HTTP_TOKEN}")
+    records = [record for record in caplog.records if record.name == "some.library"]
+    assert len(records) == 4
+    for record in records:
+        rendered = caplog.handler.format(record)
+        assert not leaks(rendered), rendered
+        assert "SECRETREDIS" not in rendered, rendered
+        assert "zz99yy88" not in rendered, rendered
+        assert "[redacted]" in rendered, rendered
+    assert "ValueError" in caplog.handler.format(records[2])
+    assert not leaks(caplog.text)
+    assert "SECRETREDIS" not in caplog.text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("status", "shape"), ECHOES, ids=ECHO_IDS)
+def test_check_prints_no_credential_when_the_upstream_echoes_the_request(
+    secret_sandbox: RunningSandbox, admin: SandboxAdmin, status: int, shape: str
+) -> None:
+    echo(admin, status, shape)
+    env = process_env(secret_sandbox, SPRINKLR_MCP_REDIS_URL="")
+    done = subprocess.run(
+        [sys.executable, "-m", "server", "check"],
+        env={name: value for name, value in env.items() if value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "check failed" in output, output
+    assert str(status) in output, output
+    assert "[redacted]" in output, output
+    # The process logged at DEBUG too (the echo's response headers are in httpcore's trace): all of it is clean.
+    assert "DEBUG:" in output, output
+    assert "x-echo-" in output, output
+    assert_clean(output, f"check output ({status}, {shape})")
+
+
+@pytest.mark.slow
+async def test_a_server_process_logging_at_debug_writes_no_echoed_credential(
+    secret_sandbox: RunningSandbox, admin: SandboxAdmin, tmp_path: Path
+) -> None:
+    stderr = tmp_path / "stderr.log"
+    seen = Transcript()
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "server", "serve"], env=process_env(secret_sandbox)
+    )
+    with stderr.open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog), message_handler=seen.on_message) as client:
+            for status, shape in ECHOES:
+                echo(admin, status, shape)
+                await seen.call(client, "get_case", case_number=48213)
+                admin.reset()
+                admin.configure(rate_per_second=100_000)
+                admin.expire_token()
+                echo(admin, status, shape, path="oauth")
+                await seen.call(client, "get_case", case_number=48001)
+                admin.reset()
+                admin.configure(rate_per_second=100_000)
+    logged = stderr.read_text()
+    # The echoed headers really reached the DEBUG log (httpcore traces response headers), and were scrubbed there.
+    assert "DEBUG:" in logged
+    assert "x-echo-key" in logged
+    assert "x-echo-refresh_token" in logged
+    assert "[redacted]" in logged
+    assert_clean(logged, "the server's stderr")
+    assert seen.errors == 2 * len(ECHOES), seen.error_texts
+    for index, part in enumerate(seen.parts):
+        assert_clean(part, f"stdout message #{index}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import html
 import json
 import random
 import re
@@ -484,6 +485,30 @@ def _failure(kind: str) -> Reply:
     return _errors(500, "Internal server error")
 
 
+ECHOED_FIRST = frozenset({"key", "authorization", "client_id", "client_secret", "refresh_token"})
+
+
+async def _echo(request: Request, name: str, fault: Fault) -> Reply:
+    """A misconfigured gateway's refusal that repeats the request, credentials and all, in its body and headers."""
+    echoed = dict(request.headers.items())
+    if name == TOKEN_ROUTE:
+        echoed.update(await _form(request))  # the refresh token and API secret travel in the form
+    # Credentials first, so that they fall inside even a short excerpt of the answer.
+    echoed = dict(sorted(echoed.items(), key=lambda item: item[0] not in ECHOED_FIRST))
+    lines = [f"{key}: {value}" for key, value in echoed.items()]
+    if fault.shape == "json":
+        reply = _errors(fault.status, "Request rejected; it was: " + "; ".join(lines), request={"headers": echoed})
+    elif fault.shape == "text":
+        body = f"{fault.status} Request rejected\n" + "\n".join(lines)
+        reply = Reply(fault.status, body=body.encode(), content_type="text/plain;charset=UTF-8")
+    else:
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in echoed.items())
+        body = f"<html><body><h1>{fault.status} Request rejected</h1><table>{rows}</table></body></html>"
+        reply = Reply(fault.status, body=body.encode(), content_type=HTML_TYPE)
+    reply.headers.update({f"X-Echo-{key}": value for key, value in echoed.items() if key != "content-length"})
+    return reply
+
+
 # -- the Sprinklr side ------------------------------------------------------------------------------------------------
 
 
@@ -562,6 +587,8 @@ class SprinklrAPI:
                 raise _DropConnection
             if fault.kind in ("500", "502", "503", "401", "null_data"):
                 return _failure(fault.kind), None
+            if fault.kind == "echo_headers":
+                return await _echo(request, name, fault), None
             if fault.kind == "slow":
                 await anyio.sleep(fault.delay_ms / 1000)
                 fault = None

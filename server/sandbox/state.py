@@ -32,10 +32,13 @@ FAULT_KINDS = frozenset(
         "null_data",
         "associated_repeat",
         "associated_endless",
+        "echo_headers",
     }
 )
 # Faults that only make sense on one route: they wait for a request to it, whatever their path_contains says.
 ROUTE_FAULTS = {"associated_repeat": "associated-messages", "associated_endless": "associated-messages"}
+# echo_headers answers `status` (a 4xx) with the request's headers in a body of this shape, as a gateway might.
+ECHO_SHAPES = frozenset({"json", "text", "html"})
 LOG_LIMIT = 100_000  # enough for a long load test; older entries drop off, the counters keep counting
 CURSOR_LIMIT = 1_000  # live search cursors; the oldest is forgotten first, as if it had expired
 
@@ -48,13 +51,15 @@ class Fault:
     count: int = 1
     path_contains: str | None = None
     delay_ms: float = 2000.0
+    status: int = 400
+    shape: str = "json"
 
     @classmethod
     def parse(cls, spec: Any) -> Fault:
         """Validate one fault from POST /__sandbox__/config."""
         if not isinstance(spec, dict):
             raise ValueError("each fault must be an object")
-        unknown = sorted(set(spec) - {"kind", "count", "path_contains", "delay_ms"})
+        unknown = sorted(set(spec) - {"kind", "count", "path_contains", "delay_ms", "status", "shape"})
         if unknown:
             raise ValueError(f"unknown fault fields: {', '.join(unknown)}")
         kind = str(spec.get("kind"))
@@ -67,11 +72,23 @@ class Fault:
             raise ValueError("fault delay_ms must be a non-negative number")
         if path is not None and not isinstance(path, str):
             raise ValueError("fault path_contains must be a string")
-        return cls(kind, count, path, float(delay))
+        status, shape = spec.get("status", 400), spec.get("shape", "json")
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 499:
+            raise ValueError("fault status must be a 4xx status code, e.g. 400, 403 or 422")
+        if shape not in ECHO_SHAPES:
+            raise ValueError(f"fault shape must be one of {', '.join(sorted(ECHO_SHAPES))}")
+        return cls(kind, count, path, float(delay), status, shape)
 
     def as_json(self) -> JSON:
         """The fault as the admin API shows it."""
-        return {"kind": self.kind, "count": self.count, "path_contains": self.path_contains, "delay_ms": self.delay_ms}
+        return {
+            "kind": self.kind,
+            "count": self.count,
+            "path_contains": self.path_contains,
+            "delay_ms": self.delay_ms,
+            "status": self.status,
+            "shape": self.shape,
+        }
 
 
 @dataclass(slots=True)
