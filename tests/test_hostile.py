@@ -267,14 +267,14 @@ async def test_under_the_smallest_budget_a_message_keeps_its_text_and_the_cut_is
 async def test_search_pages_of_hostile_cases_under_the_smallest_budget_are_walked_without_gaps(
     hostile: RunningSandbox, data: Dataset
 ) -> None:
-    expected = [c["caseNumber"] for c in sorted(live(data), key=lambda c: -c["createdTime"])][:150]
+    expected = [c["caseNumber"] for c in sorted(live(data), key=lambda c: -c["createdTime"])][:40]
     async with session(hostile, output_budget_tokens=500) as tools:
         pages = [await tools.ok("search_cases", {"page_size": 100})]
-        while (follow := pages[-1].next_call) is not None and sum(len(p.data["results"]) for p in pages) < 150:
+        while (follow := pages[-1].next_call) is not None and sum(len(p.data["results"]) for p in pages) < 40:
             pages.append(await tools.ok(*follow))
     found = [row["case_number"] for page in pages for row in page.data["results"]]
-    assert found[:150] == expected[: len(found[:150])]
-    assert len(found) >= 150
+    assert found[:40] == expected
+    assert len(found) >= 40
 
 
 async def test_a_field_with_twenty_thousand_values_shows_a_few_and_says_how_many_more(
