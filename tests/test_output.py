@@ -40,8 +40,9 @@ pytestmark = pytest.mark.anyio
 
 SMALLEST_BUDGET = 500  # tokens: the least SPRINKLR_MCP_OUTPUT_TOKENS accepts
 DEFAULT_BUDGET = 4000
-# Fields views declare as customer- or third-party-written free text: always fenced.
-FENCED_FIELDS = {"subject", "description", "summary", "text", "title"}
+# Fields views declare as customer- or third-party-written text (free text and names): always fenced. Handles,
+# ids and codes are fenced only when they lack the shape of one (checked over hostile data in test_hostile.py).
+FENCED_FIELDS = {"subject", "description", "summary", "text", "title", "name", "sender", "customer"}
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 WRITE_NAMES = ["close_case", "reply_to_message", "assign_case", "update_case", "delete_case"]
 

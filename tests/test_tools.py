@@ -1220,3 +1220,53 @@ async def test_quota_status_reports_the_limits_and_the_calls_made_at_no_cost(
     assert after.plain["cache"]["entries"] > 0
     assert after.text.splitlines()[0] == "Sprinklr API budget and cache (no API call)."
     assert "untrusted" not in after.text
+
+
+# -- this week ---------------------------------------------------------------------------------------------------------
+
+
+def this_week(data: Dataset, before: float, after: float) -> tuple[list[JSON], list[JSON]]:
+    """Live cases created in the last 7 days: those surely inside the window, and those perhaps inside it (the
+    window moves with the clock while the call runs)."""
+    week = 7 * 86_400_000
+    surely = [c for c in live(data) if c["createdTime"] >= after * 1000 - week]
+    maybe = [c for c in live(data) if c["createdTime"] >= before * 1000 - week]
+    return surely, maybe
+
+
+async def test_open_urgent_cases_of_a_brand_this_week_take_one_call(
+    tools: Tools, sandbox: SandboxAdmin, data: Dataset
+) -> None:
+    brand = "Fabrikam Home"
+    before = time.time()
+    answer = await tools.ok(
+        "search_cases", {"status": ["new", "open"], "priority": ["urgent"], "brand": [brand], "last_days": 7}
+    )
+    after = time.time()
+    surely, maybe = this_week(data, before, after)
+
+    def wanted(cases: list[JSON]) -> list[int]:
+        return [
+            c["caseNumber"]
+            for c in newest_first(cases)
+            if c["status"] in ("New", "Open") and c["priority"] == "Urgent" and brand in prop(c, BRAND_FIELD)
+        ]
+
+    found = [row["case_number"] for row in answer.plain["results"]]
+    assert wanted(surely), "the sandbox plans urgent open cases of every brand this week"
+    assert set(wanted(surely)) <= set(found) <= set(wanted(maybe))
+    assert answer.next_call is None
+    assert sandbox.requests() == 1
+
+
+async def test_cases_per_status_this_week_take_one_call_and_match_the_dataset(tools: Tools, data: Dataset) -> None:
+    before = time.time()
+    answer = await tools.ok("search_cases", {"count_by": "status", "last_days": 7})
+    after = time.time()
+    surely, maybe = this_week(data, before, after)
+    low, high = Counter(c["status"] for c in surely), Counter(c["status"] for c in maybe)
+    counts = answer.plain["counts"]
+    assert set(counts) == set(high)
+    for status, count in counts.items():
+        assert low[status] <= count <= high[status]
+    assert sum(low.values()) > 20
