@@ -1270,3 +1270,19 @@ async def test_cases_per_status_this_week_take_one_call_and_match_the_dataset(to
     for status, count in counts.items():
         assert low[status] <= count <= high[status]
     assert sum(low.values()) > 20
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "says"),
+    [
+        ("list_values", {"field": "subject"}, "field"),
+        ("list_values", {"fields": ["status"]}, "fields"),
+        ("quota_status", {"reset": True}, "reset"),
+    ],
+)
+async def test_list_values_and_quota_status_refuse_what_they_do_not_take_before_anything_is_sent(
+    tools: Tools, sandbox: SandboxAdmin, tool: str, arguments: JSON, says: str
+) -> None:
+    text = await tools.error(tool, arguments)
+    assert says in text
+    assert sandbox.requests() == 0
