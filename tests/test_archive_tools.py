@@ -69,7 +69,7 @@ async def test_the_archive_tools_are_registered_only_when_an_archive_is_configur
 
 
 async def test_a_text_search_pages_with_a_next_call_the_model_can_copy(session: Client, demo: DemoArchive) -> None:
-    first = await session.call_tool("search_sparkcentral", {"text": "refund", "limit": 5})
+    first = await session.call_tool("search_sparkcentral", {"text": "refund", "page_size": 5})
     assert not first.is_error, text_of(first)
     data = first.structured_content or {}
     expected = (
@@ -80,7 +80,7 @@ async def test_a_text_search_pages_with_a_next_call_the_model_can_copy(session: 
     assert data["total"] == expected > 5
     assert "newest first" in text_of(first)
     following = next_call(first)
-    assert following == ("search_sparkcentral", {"text": "refund", "offset": 5, "limit": 5})
+    assert following == ("search_sparkcentral", {"text": "refund", "offset": 5, "page_size": 5})
     second = await session.call_tool(*following)
     ids = [c["id"] for c in data["conversations"]]
     more = [c["id"] for c in (second.structured_content or {})["conversations"]]
@@ -132,7 +132,7 @@ async def test_filters_narrow_the_search_and_counts_agree_with_the_archive(sessi
         ({"since": "2024-06-01", "until": "2024-06-30"}, "created_ms BETWEEN ? AND ?", (1717200000000, 1719791999999)),
     ]
     for arguments, where, params in cases:
-        outcome = await session.call_tool("search_sparkcentral", {**arguments, "limit": 3})
+        outcome = await session.call_tool("search_sparkcentral", {**arguments, "page_size": 3})
         assert not outcome.is_error, (arguments, text_of(outcome))
         sql = f"SELECT count(*) FROM conversations WHERE {where}"  # noqa: S608 - the test's own constants
         expected = conn.execute(sql, params).fetchone()[0]

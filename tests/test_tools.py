@@ -1067,7 +1067,7 @@ async def test_a_customer_is_found_by_email_in_any_letter_case(tools: Tools, dat
         answer = await tools.ok("lookup_profile", {"email": given})
         assert [p["id"] for p in answer.plain["profiles"]] == [profile["id"]]
         assert_profile(answer.plain["profiles"][0], profile)
-        assert answer.text.splitlines()[0] == "1 profile(s) found by email."
+        assert answer.text.splitlines()[0] == "1 Sprinklr profile(s) found by email."
 
 
 async def test_a_customer_is_found_by_phone_written_in_any_common_format(tools: Tools, data: Dataset) -> None:

@@ -270,7 +270,7 @@ async def search_sparkcentral(
     reason: Annotated[Name | None, Field(description="Resolve reason")] = None,
     csat: Annotated[str | None, Field(pattern=r"^[1-5](-[1-5])?$", description="e.g. 1-2")] = None,
     offset: Offset = 0,
-    limit: Annotated[int, Field(ge=1, le=50)] = 10,
+    page_size: Annotated[int, Field(ge=1, le=50)] = 10,
 ) -> CallToolResult:
     """Search archived Sparkcentral conversations (before Sprinklr), newest first, with the total."""
     d = deps(ctx)
@@ -291,7 +291,7 @@ async def search_sparkcentral(
         csat_max=csat_max,
         text=text,
     )
-    found = await _ask(lambda: store.search(query, offset=offset, limit=limit))
+    found = await _ask(lambda: store.search(query, offset=offset, limit=page_size))
     rows = [archived_row(r, pii=d.pii) for r in found.page.items]
     rows = rows[: fit(rows, d.budget_chars - 1200)]
     contacts = [contact_hit(m, pii=d.pii) for m in found.contacts[:5]]
@@ -316,7 +316,7 @@ async def search_sparkcentral(
     }  # fmt: skip
     next_call = None
     if rows and end < found.page.total:
-        next_call = ("search_sparkcentral", {**arguments, "offset": end, "limit": limit})
+        next_call = ("search_sparkcentral", {**arguments, "offset": end, "page_size": page_size})
     return result(view, head, d, body="conversations", next_call=next_call)
 
 

@@ -21,10 +21,18 @@ from server.settings import ConfigError
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The `archive` command and its two subcommands."""
-    archive = sub.add_parser("archive", help="the Sparkcentral archive: import export CSVs, show what it holds")
-    actions = archive.add_subparsers(dest="archive_command", required=True)
-    actions.add_parser("import", help="import new and changed export files from SPARKCENTRAL_EXPORT_DIR or _SFTP_URL")
-    actions.add_parser("status", help="show what the archive holds and the files imported")
+    archive = sub.add_parser(
+        "archive",
+        help="the Sparkcentral archive: import export CSVs, show what it holds",
+        description="Import Sparkcentral export CSVs into the local archive the archive tools read, or show what it "
+        "holds. Reads SPARKCENTRAL_EXPORT_DIR or SPARKCENTRAL_SFTP_URL (with _PASSWORD or _KEY_FILE, _KNOWN_HOSTS), "
+        "SPARKCENTRAL_ARCHIVE_PATH and SPARKCENTRAL_TIMEZONE.",
+    )
+    actions = archive.add_subparsers(dest="archive_command", required=True, metavar="ACTION", help="import or status")
+    help_import = "import new and changed export files from SPARKCENTRAL_EXPORT_DIR or _SFTP_URL"
+    actions.add_parser("import", help=help_import, description=help_import[0].upper() + help_import[1:] + ".")
+    help_status = "show what the archive holds and the files imported"
+    actions.add_parser("status", help=help_status, description=help_status[0].upper() + help_status[1:] + ".")
 
 
 def run(args: argparse.Namespace) -> int:
