@@ -24,7 +24,7 @@ from server.cache import IN_MEMORY_FACTOR, Cache, CacheBackend, MemoryBackend, R
 from server.findings import FindingsStore
 from server.guard import ReadOnlyGuard, ReadOnlyTransport
 from server.ledger import FallbackLedger, FileLedger, Ledger, MemoryLedger, RedisLedger, default_ledger_path
-from server.quota import QuotaGuard
+from server.quota import SECOND_WINDOW, QuotaGuard
 from server.record import RecordingTransport
 from server.scrub import Scrubber
 from server.settings import Settings
@@ -74,7 +74,8 @@ def make_ledger(settings: Settings, clock: Callable[[], float] = time.time) -> t
         return FallbackLedger(RedisLedger(settings.redis_url), clock=clock), "redis"
     if settings.ledger_path == ":memory:":
         return MemoryLedger(), "memory"
-    file = FileLedger(settings.ledger_path) if settings.ledger_path else FileLedger()
+    # A new ledger file waits one window before granting: see FileLedger._grace.
+    file = FileLedger(settings.ledger_path or None, new_file_grace=SECOND_WINDOW)
     return FallbackLedger(file, clock=clock), "file"
 
 

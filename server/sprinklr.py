@@ -49,6 +49,8 @@ ProgressFn = Callable[[int, int], Awaitable[None]]
 JSON = dict[str, Any]
 
 BULK_FETCH_BATCH = 100
+# Messages a bulk fetch left out that one call asks for again, one by one.
+SINGLE_RETRIES = 10
 # Directory-like reads (users, custom fields) follow at most this many pages.
 DIRECTORY_PAGES = 5
 # Sprinklr forgets a search cursor after 5 minutes; ours are not trusted past 4.5.
@@ -461,11 +463,16 @@ class SprinklrClient:
             done += len(batch)
             if progress is not None:
                 await progress(done, len(wanted))
+        alone = await self._read_alone(unreadable)
+        unreadable = [mid for mid in unreadable if mid not in alone]
         if unreadable:
             why = f": {'; '.join(dict.fromkeys(reasons))[:200]}" if reasons else ""
             call.current().note(f"{len(unreadable)} of {len(wanted)} messages could not be read{why}.")
         result = []
         for mid in wanted:
+            if mid in alone:
+                result.append(alone[mid])
+                continue
             entry = by_id.get(mid)
             raw = entry.get("v") if isinstance(entry, dict) and "v" in entry else entry
             if isinstance(raw, dict):
@@ -474,6 +481,24 @@ class SprinklrClient:
                 except ValidationError:
                     call.current().note(f"Message {mid[:80]} came back malformed and is left out.")
         return result
+
+    async def _read_alone(self, message_ids: list[str]) -> dict[str, Message]:
+        """Messages a bulk fetch left out, asked for one by one (a few per call, within its cap).
+
+        Sprinklr may leave items out of a multi-item answer as temporarily unavailable; asked for alone, such a
+        message usually comes. One that is not found, or still fails, stays out and is reported.
+        """
+        found: dict[str, Message] = {}
+        for mid in message_ids[:SINGLE_RETRIES]:
+            if not call.current().room(2):
+                break
+            try:
+                found[mid] = await self.message(mid)
+            except (RateLimited, CallCapReached):
+                break
+            except SprinklrError:
+                continue
+        return found
 
     async def message(self, message_id: str) -> Message:
         """One message by its id."""

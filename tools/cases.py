@@ -357,57 +357,67 @@ def _cases(rows: list[dict[str, Any]]) -> list[Case]:
 async def _counts(
     d: Deps, by: CountBy, filters: list[dict[str, Any]], values: Values, arguments: dict[str, Any]
 ) -> CallToolResult:
-    """Cases per value of a field: one search per value, with the smallest page, counting by totalCount."""
-    known = values.of(by)[:MAX_GROUPS]
-    if not known:
+    """Cases per value of a field: one search per value, with the smallest page, counting by totalCount.
+
+    Spellings of one value (a language or country as code and as name) are one group: each would find the same
+    cases, so counting both would count those cases twice.
+    """
+    groups: dict[tuple[str, ...], tuple[str, list[dict[str, Any]]]] = {}
+    for value in values.of(by):
+        group, _ = await _filters(d, {by: [value]}, values, None, None, None)
+        groups.setdefault(tuple(sorted(map(str, group[-1]["values"]))), (value, group[1:]))
+    if not groups:
         raise ToolError(f"No values of {by} are known for this account yet; try list_values.")
+    counted = list(groups.values())[:MAX_GROUPS]
     counts: dict[str, int | None] = {}  # None: Sprinklr gave no total for that value
     failures: list[Exception] = []
     limiter = anyio.CapacityLimiter(4)
 
-    async def count(value: str) -> None:
-        group, _ = await _filters(d, {by: [value]}, values, None, None, None)
+    async def count(value: str, group: list[dict[str, Any]]) -> None:
         try:
             async with limiter:
-                page = await _find(d, filters + group[1:], [{"key": "createdTime", "order": "DESC"}], 0, 1)
+                page = await _find(d, filters + group, [{"key": "createdTime", "order": "DESC"}], 0, 1)
         except (SprinklrError, Refused) as exc:
             failures.append(exc)
             return
         counts[value] = page.total
 
     spent = call.current().spent
-    group_key = (await _filters(d, {by: known[:1]}, values, None, None, None))[0][-1]["key"]
+    group_key = counted[0][1][-1]["key"]
     keys = {group_key} | {f["key"] for f in filters}
     if keys & EXTENDED_KEYS:
         if d.client.findings.extended_keys is None:
             # One small search finds out whether the account takes those keys, before a search per value does.
-            group, _ = await _filters(d, {by: known[:1]}, values, None, None, None)
             with contextlib.suppress(Refused):
-                await _search(d, filters + group[1:], [{"key": "createdTime", "order": "DESC"}], 0, 1)
+                await _search(d, filters + counted[0][1], [{"key": "createdTime", "order": "DESC"}], 0, 1)
         if d.client.findings.extended_keys is False:
-            return await _count_here(d, by, filters, arguments)
+            # A count by a key Sprinklr refuses would come from a partial scan, with no total: count here instead.
+            return await _count_here(d, by, filters, arguments, group_refused=group_key in EXTENDED_KEYS)
     async with anyio.create_task_group() as tasks:
-        for value in known:
-            tasks.start_soon(count, value)
+        for value, group in counted:
+            if value not in counts:
+                tasks.start_soon(count, value, group)
     if failures:
         raise failures[0]
-    if any(counts.get(value) is None for value in known):
+    if any(counts.get(value) is None for value, _ in counted):
         # Sprinklr gave no total (a key it refused, found out just now): count here instead.
-        return await _count_here(d, by, filters, arguments)
+        return await _count_here(d, by, filters, arguments, group_refused=group_key in EXTENDED_KEYS)
     labels = await d.catalog.user_names() if by == "assignee" else {}
     # Values are upstream data used as keys: label() keeps each to one safe line.
-    ordered = {str(label(labels.get(value) or value) or "_"): counts.get(value) or 0 for value in known}
+    ordered = {str(label(labels.get(value) or value) or "_"): counts.get(value) or 0 for value, _ in counted}
     total = sum(ordered.values())
     view = CaseList(counts=ordered, total=total)
-    others = len(values.of(by)) - len(known)
+    others = len(groups) - len(counted)
     cost = call.current().spent - spent
-    head = f"Cases by {by} matching {_describe(arguments)} ({len(known)} values, {cost} Sprinklr calls)."
+    head = f"Cases by {by} matching {_describe(arguments)} ({len(counted)} values, {cost} Sprinklr calls)."
     if others > 0:
         head += f" {others} rarer values not counted."
     return result(view, head, d)
 
 
-async def _count_here(d: Deps, by: CountBy, filters: list[dict[str, Any]], arguments: dict[str, Any]) -> CallToolResult:
+async def _count_here(
+    d: Deps, by: CountBy, filters: list[dict[str, Any]], arguments: dict[str, Any], *, group_refused: bool
+) -> CallToolResult:
     """Counts for a field Sprinklr cannot filter by here: the newest matching cases (up to a scan) tallied here."""
     server = [f for f in filters if f["key"] not in EXTENDED_KEYS]
     local = [f for f in filters if f["key"] in EXTENDED_KEYS]
@@ -424,6 +434,7 @@ async def _count_here(d: Deps, by: CountBy, filters: list[dict[str, Any]], argum
         tally[str(label(value) or "_") if value is not None else "(none)"] += 1
     view = CaseList(counts=dict(tally.most_common()), total=sum(tally.values()))
     matched = sum(tally.values())
-    scope = f"all {matched} matching cases" if found.total is not None else f"the {matched} matching cases found"
-    head = f"Cases by {by} matching {_describe(arguments)}, counted here among {scope}."
+    scope = f"all {matched} matching cases" if found.total is not None else f"the newest {matched} matching cases"
+    why = f" (this account's case search does not filter by {by})" if group_refused else ""
+    head = f"Cases by {by} matching {_describe(arguments)}, counted here{why} among {scope}."
     return result(view, head, d)

@@ -101,16 +101,26 @@ def result(
         view.next = {"tool": next_call[0], "arguments": next_call[1]}
     fence = new_fence_id()
     structured = view.model_dump(mode="json", exclude_none=True, context=fence_context(fence))
+    # The note that explains fences is part of what the model reads, so it counts against the budget too.
+    budget = d.budget_chars - (len(UNTRUSTED_NOTE) + 3 if untrusted else 0)
     text = _text(structured, head, body, next_call, next_label)
-    if len(text) > d.budget_chars:
+    if len(text) > budget:
+        rows = len(structured[body]) if body and isinstance(structured.get(body), list) else None
         cuts: list[str] = []
         for _ in range(_MAX_CUTS):
-            if not _cut_largest(structured, len(text) - d.budget_chars, cuts):
+            if not _cut_largest(structured, len(text) - budget, cuts):
                 break
             structured["cut"] = cuts
             text = _text(structured, head, body, next_call, next_label)
-            if len(text) <= d.budget_chars:
+            if len(text) <= budget:
                 break
+        left = structured.get(body) if body else None
+        dropped = rows - len(left) if rows is not None and isinstance(left, list) else 0
+        if dropped > 0 and next_call is not None and isinstance(next_call[1].get("offset"), int):
+            # Rows the budget cut off this page are the first of the next: the next call starts at them.
+            next_call = (next_call[0], {**next_call[1], "offset": next_call[1]["offset"] - dropped})
+            structured["next"] = {"tool": next_call[0], "arguments": next_call[1]}
+            text = _text(structured, head, body, next_call, next_label)
     if untrusted and "<<untrusted:" in text:
         text += f"\n({UNTRUSTED_NOTE})"
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
@@ -137,13 +147,21 @@ def _text(
 
 
 def _cut_largest(data: dict[str, Any], over: int, cuts: list[str]) -> bool:
-    """Shorten the largest string or list in `data` (outside the meta fields) by about `over` characters."""
+    """Shorten the largest string, list or map in `data` (outside the meta fields) by about `over` characters.
+
+    A record (an object with fields of its own, like a message or a customer) loses fields only when nothing in it
+    is worth shortening: otherwise its largest text, list or map (custom fields, counts) is cut, so a message keeps
+    its text, shorter.
+    """
     best: tuple[int, Any, Any, str] | None = None
+    best_record: tuple[int, Any, Any, str] | None = None
 
     def visit(node: Any, parent: Any, key: Any, path: str) -> None:
-        nonlocal best
+        nonlocal best, best_record
         if isinstance(node, str):
-            size = len(node)
+            # Fence marks cannot be cut: a fenced string is as long as the text inside them.
+            found = _FENCED.match(node)
+            size = len(found.group(2)) if found else len(node)
         elif isinstance(node, list | dict):
             size = len(json.dumps(node, ensure_ascii=False))
             items = node.items() if isinstance(node, dict) else enumerate(node)
@@ -151,12 +169,19 @@ def _cut_largest(data: dict[str, Any], over: int, cuts: list[str]) -> bool:
                 visit(child, node, child_key, f"{path}.{child_key}" if isinstance(node, dict) else path)
         else:
             return
-        if parent is not None and (best is None or size > best[0]):
+        if parent is None or (isinstance(node, list) and len(node) < 2):
+            return  # a list keeps at least one item (a page its first row, so paging moves on)
+        if isinstance(node, dict) and any(not isinstance(v, list | dict) for v in node.values()):
+            if best_record is None or size > best_record[0]:
+                best_record = (size, parent, key, path)
+        elif best is None or size > best[0]:
             best = (size, parent, key, path)
 
     for key, value in data.items():
         if key not in META:
             visit(value, data, key, key)
+    if best is None or best[0] < 40:
+        best = best_record
     if best is None or best[0] < 40:
         return False
     size, parent, key, path = best
@@ -169,10 +194,12 @@ def _cut_largest(data: dict[str, Any], over: int, cuts: list[str]) -> bool:
             parent[key] = f"{found.group(1)}{inner[: max(10, len(inner) - (size - keep))]} […]{found.group(3)}"
         else:
             parent[key] = node[:keep] + " […]"
-        cuts.append(f"{path} shortened")
+        if f"{path} shortened" not in cuts:
+            cuts.append(f"{path} shortened")
         return True
     count = len(node)
-    keep = max(0, min(count - 1, int(count * max(0.0, 1 - (over + 40) / max(size, 1)))))
+    least = 1 if isinstance(node, list) else 0
+    keep = max(least, min(count - 1, int(count * max(0.0, 1 - (over + 40) / max(size, 1)))))
     if isinstance(node, list):
         parent[key] = node[:keep]
     else:
@@ -182,10 +209,14 @@ def _cut_largest(data: dict[str, Any], over: int, cuts: list[str]) -> bool:
 
 
 def fit(views: Sequence[BaseModel], budget_chars: int) -> int:
-    """How many of these views, in order, fit in the output budget; always at least one, so paging moves on."""
+    """How many of these views, in order, fit in the output budget; always at least one, so paging moves on.
+
+    Each view is measured as the model will read it: rendered as a list item, with fence marks of the real length.
+    """
     used = 0
+    context = fence_context(new_fence_id())
     for count, view in enumerate(views):
-        used += len(view.model_dump_json(exclude_none=True)) + 20
+        used += len(render([view.model_dump(mode="json", exclude_none=True, context=context)])) + 1
         if count and used > budget_chars:
             return count
     return len(views)

@@ -13,7 +13,7 @@ from server import call
 from server.models import Message
 from server.sprinklr import SprinklrClient
 from tools.args import CaseId, CaseNumber, ChannelType, Detail, LastDays, Moment, Offset, PageSize, one_of, window
-from tools.cases import read_case
+from tools.cases import _describe, read_case
 from tools.common import Deps, deps, fit, now, result
 from tools.views import MessageView, Page, message_view, without_repeats
 
@@ -146,6 +146,12 @@ async def search_messages(
     page, widened = await d.client.search_messages(filters, low, high, offset=offset, size=page_size)
     messages = _messages(page.rows)
     kept = [m for m in messages if m.when is None or low <= m.when.timestamp() * 1000 <= high]
+    # Whole months come back newest first: pages of the month after the window are skipped here, not shown empty.
+    while widened and not kept and page.rows and not _older_than(messages, low) and call.current().room(2):
+        offset += len(page.rows)
+        page, widened = await d.client.search_messages(filters, low, high, offset=offset, size=page_size)
+        messages = _messages(page.rows)
+        kept = [m for m in messages if m.when is None or low <= m.when.timestamp() * 1000 <= high]
     if widened and len(kept) < len(messages):
         call.current().note(
             f"Sprinklr takes whole months in this account's time filter: {len(messages) - len(kept)} messages "
@@ -158,10 +164,13 @@ async def search_messages(
     shown_views = views[: fit(views, d.budget_chars - 600)]
     shown = len(messages) if len(shown_views) == len(views) else messages.index(kept[len(shown_views) - 1]) + 1
     more = await d.client.keep_rest(page, shown)
+    if widened and _older_than(messages[:shown], low):
+        more = False  # newest first: what follows is older still, outside the window
     hits = MessageHit(results=shown_views, total=page.total, offset=offset)
     arguments = _arguments(text, since, until, last_days, channel, sentiment, side)
     if not shown_views:
-        head = "No messages match." if offset == 0 else f"No more messages at offset {offset}."
+        # Say what was searched for, so the model can tell the user what matched nothing and widen it.
+        head = f"No messages match {_describe(arguments)}." if offset == 0 else f"No more messages at offset {offset}."
         return result(hits, head, d)
     total = f" of {page.total}" if page.total is not None else ""
     head = f"Messages {offset + 1}-{offset + shown}{total}, newest first."
@@ -182,6 +191,16 @@ def _arguments(
         "side": side,
     }
     return {name: value for name, value in given.items() if value is not None}
+
+
+def _older_than(messages: list[Message], low: int) -> bool:
+    """Whether a page sorted newest first has reached messages from before the window: all after them are older.
+
+    Received time (createdTime) is never before the channel's time, so it is the safe one to compare, whichever
+    of the two the search is sorted by.
+    """
+    times = [m.created_time or m.when for m in messages]
+    return any(t is not None and t.timestamp() * 1000 < low for t in times)
 
 
 def _messages(rows: list[dict[str, Any]]) -> list[Message]:

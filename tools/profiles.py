@@ -9,8 +9,10 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
+from server import call
 from server.errors import NotFound
 from server.models import Profile
+from server.pii import redact
 from tools.archive import ArchiveHistory, archived_history
 from tools.args import ChannelId, ChannelType, one_of
 from tools.cases import _cases
@@ -91,7 +93,14 @@ async def lookup_profile(
         shown = fit(rows, room) if rows else 0
         found.cases, found.total_cases = rows[:shown], page.total
         if await d.client.keep_rest(page, shown) and page.total is not None and page.total > shown:
-            next_call = ("search_cases", {"customer_id": first.channel_id, "offset": shown})
+            if d.pii and redact(first.channel_id) != first.channel_id:
+                # The channel id is an address masked everywhere else: the next call must not spell it out.
+                call.current().note(
+                    f"{page.total - shown} more cases; they cannot be listed by this customer's channel id, which "
+                    "is masked (SPRINKLR_MCP_REDACT_PII)."
+                )
+            else:
+                next_call = ("search_cases", {"customer_id": first.channel_id, "offset": shown})
     head = f"{len(profiles)} Sprinklr profile(s) found by {given}."
     if history is not None:
         head += f" Sparkcentral archive: {history.total} conversation(s) (best-effort match)."

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from server.catalog import ROLES, Role
 from tools.common import deps, result
-from tools.text import Code, Fenced, word
+from tools.text import Code, Text, word
 from tools.views import Page
 
 # Values shown per field when every field is listed; one field lists up to the budget.
@@ -20,7 +20,8 @@ PER_FIELD = 12
 class ValueList(Page):
     """Known values per field, most common first."""
 
-    values: dict[str, list[Code | Fenced]]
+    # Text, not Code | Fenced: a bare union would serialize a fenced value without its marks.
+    values: dict[str, list[Text]]
     sample: int = Field(description="Recent cases the seen values come from.")
 
 
@@ -34,13 +35,13 @@ async def list_values(
     values = await d.catalog.values()
     roles: tuple[Role, ...] = (field,) if field else ROLES
     limit = 200 if field else PER_FIELD
-    shown: dict[str, list[Code | Fenced]] = {}
+    shown: dict[str, list[Text]] = {}
     for role in roles:
         known = values.of(role)
         if role == "assignee":
             users = await d.catalog.user_names()
             known = list(dict.fromkeys(users.get(v) or v for v in known))
-        cleaned = [w for w in (word(v, 80, pii=d.pii) for v in known[:limit]) if w is not None]
+        cleaned: list[Text] = [w for w in (word(v, 80, pii=d.pii) for v in known[:limit]) if w is not None]
         if len(known) > limit:
             cleaned.append(Code(f"+{len(known) - limit} more"))
         shown[role] = cleaned

@@ -93,6 +93,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     saved_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value REAL NOT NULL);
 """
 # Columns added since the first version of the file; a file made by that version gets them on open, and then the
 # indexes that use them.
@@ -234,7 +235,9 @@ class FileLedger:
         lease_seconds: float = 120.0,
         poll_interval: float = 0.02,
         clock: Callable[[], float] = time.time,
+        new_file_grace: float = 0.0,
     ) -> None:
+        """`new_file_grace`: seconds a newly made database grants nothing (see _grace); the server uses a window."""
         self._path = Path(path) if path is not None else default_ledger_path()
         self._busy_timeout = busy_timeout
         # Far longer than a token refresh takes (the HTTP timeout defaults to 30 s), so a lease only expires when
@@ -251,6 +254,7 @@ class FileLedger:
         self._conn_lock = threading.Lock()
         self._own = _Recollection()
         self._last_sweep = float("-inf")
+        self._new_file_grace = new_file_grace
 
     @property
     def path(self) -> Path:
@@ -368,10 +372,22 @@ class FileLedger:
             self._attempt(conn, _add_columns)
             # In WAL mode NORMAL survives a process crash; only a power loss could forget the last few hits.
             conn.execute("PRAGMA synchronous = NORMAL")
+
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _grace(self, conn: sqlite3.Connection, now: float) -> float:
+        """The wait a new database imposes: none once it is `new_file_grace` seconds old.
+
+        A database made a moment ago knows nothing of the calls made just before it: a server still busy on a
+        deleted one writes its hits here only at its next transaction, which may come after a newcomer's burst.
+        Until one window has passed since the first call stamped on it, the window is taken to be full.
+        """
+        conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('first_call', ?)", (now,))
+        first = float(conn.execute("SELECT value FROM meta WHERE name = 'first_call'").fetchone()[0])
+        return max(0.0, first + self._new_file_grace - now) if now >= first else 0.0
 
     def _set_aside(self, exc: sqlite3.Error) -> None:
         """Move a damaged database to `<name>.corrupt` (replacing an older one) so that a new one can be made."""
@@ -459,6 +475,8 @@ class FileLedger:
 
             ceiling = min(per_hour, hour_ceiling)
             wait, probe = decide(now, per_second, ceiling, window, trip, recent, nth_recent, total, nth_oldest)
+            if wait == 0.0 and self._new_file_grace:
+                wait = self._grace(conn, now)
             if wait == 0.0:
                 conn.execute(
                     "INSERT INTO hits (key, at, held_until) VALUES (?, ?, ?)", (key, now, now + hold if hold else 0)
