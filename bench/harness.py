@@ -303,13 +303,16 @@ class HttpServer:
 
 
 @contextlib.contextmanager
-def http_server(env: dict[str, str]) -> Iterator[HttpServer]:
-    """Run `python -m server serve --transport streamable-http` on a free loopback port until the block ends."""
+def http_server(env: dict[str, str], tree: Path = ROOT) -> Iterator[HttpServer]:
+    """Run `python -m server serve --transport streamable-http` on a free loopback port until the block ends.
+
+    `tree` is the checkout to run it from (another version's, to measure it side by side).
+    """
     port = free_port()
     process = subprocess.Popen(
         [PYTHON, "-m", "server", "serve", "--transport", "streamable-http", "--host", LOOPBACK, f"--port={port}"],
-        cwd=ROOT,
-        env=child_environment(env),
+        cwd=tree,
+        env=child_environment({**env, "PYTHONPATH": str(tree)} if tree != ROOT else env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
