@@ -15,6 +15,7 @@ from typing import Any
 import httpx2 as httpx
 
 from server.scrub import Scrubber
+from server.settings import default_api_root
 
 
 class SprinklrError(Exception):
@@ -123,6 +124,16 @@ def is_over_rate(response: httpx.Response) -> bool:
     return "OVER_RATE" in code.upper() or "over rate" in response.text[:2000].lower()
 
 
+def _api_root_of(response: httpx.Response) -> str | None:
+    """Scheme, host and path prefix (before /api/ or /oauth/) of the request that got this response; no query."""
+    try:
+        url = response.request.url
+    except RuntimeError:  # a response built without a request
+        return None
+    path = re.split(r"/(?:api|oauth)/", url.path, maxsplit=1)[0]
+    return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}{path}"
+
+
 def error_for(response: httpx.Response, what: str, env: str, scrub: Scrubber) -> SprinklrError:
     """Map a non-2xx Sprinklr response to the error a model can act on; upstream words pass through `scrub`."""
     status = response.status_code
@@ -151,9 +162,18 @@ def error_for(response: httpx.Response, what: str, env: str, scrub: Scrubber) ->
             f"permission for this read."
         )
     if status == 421:
+        root = _api_root_of(response)
+        custom = root is not None and root != default_api_root(env)
+        if custom and env != "prod" and not (root or "").endswith(f"/{env}"):
+            # SPRINKLR_BASE_URL is set, and the usual slip is leaving the environment off its path.
+            return WrongEnvironment(
+                f"Sprinklr answered 421 (wrong environment) at {root}. SPRINKLR_BASE_URL is set: its path should end "
+                f"with the environment, /{env} (as in {default_api_root(env)}). Fix SPRINKLR_BASE_URL, or unset it."
+            )
+        also = " (and the environment at the end of SPRINKLR_BASE_URL)" if custom else ""
         return WrongEnvironment(
-            f"Sprinklr says this API key belongs to another environment than {env} (421). Set SPRINKLR_ENV to the "
-            f"environment the key was issued for."
+            f"Sprinklr says this API key belongs to another environment than {env} (421). Set SPRINKLR_ENV{also} to "
+            f"the environment the key was issued for."
         )
     if status == 404:
         return NotFound(f"No {what} in {env}.")

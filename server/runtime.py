@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
+from server.archive.config import archive_path
+from server.archive.store import ArchiveStore
 from server.auth import SprinklrAuth
 from server.cache import IN_MEMORY_FACTOR, Cache, CacheBackend, MemoryBackend, RedisBackend
 from server.findings import FindingsStore
@@ -51,6 +53,8 @@ class AppContext:
     http: httpx.AsyncClient
     tenant: Tenant
     scrub: Scrubber
+    # The Sparkcentral archive, when SPARKCENTRAL_EXPORT_DIR or SPARKCENTRAL_SFTP_URL is set (read-only here).
+    archive: ArchiveStore | None = None
 
 
 def findings_path(settings: Settings, tenant: Tenant) -> Path | None:
@@ -168,9 +172,12 @@ async def open_app(
     http = make_http(settings, quota, ledger, key, scrub, inner)
     findings = FindingsStore(findings_path(settings, tenant))
     client = SprinklrClient(http, cache, tenant=tenant, scrub=scrub, findings=findings)
+    archive = ArchiveStore(archive_path(settings)) if settings.archive_configured else None
     try:
-        yield AppContext(settings, client, cache, quota, ledger, kind, http, tenant, scrub)
+        yield AppContext(settings, client, cache, quota, ledger, kind, http, tenant, scrub, archive)
     finally:
+        if archive is not None:
+            archive.close()
         await http.aclose()
         await cache.aclose()
         await ledger.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Annotated, Any, Literal
 
@@ -24,17 +25,65 @@ TOOL_GROUPS: dict[str, tuple[str, ...]] = {
     "messages": ("get_case_messages", "get_message", "search_messages"),
     "profiles": ("lookup_profile",),
     "status": ("quota_status",),
+    # Registered only when a Sparkcentral archive is configured.
+    "sparkcentral": ("search_sparkcentral", "get_sparkcentral_conversation", "get_sparkcentral_report"),
 }
 
 _ENV_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+# Production environments; others exist (e.g. qa6), so a name outside this pattern is warned about, not refused.
+_PROD_PATTERN = re.compile(r"^prod[0-9]*$")
 _FIELD_ID_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
     """Configuration is missing or malformed; the message names the variable and what is expected."""
 
 
-class Settings(BaseSettings):
+class ArchiveFields(BaseSettings):
+    """The optional Sparkcentral archive (SPARKCENTRAL_* variables); `sprinklr-mcp archive` reads only these."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    sparkcentral_export_dir: str | None = Field(default=None, validation_alias=AliasChoices("SPARKCENTRAL_EXPORT_DIR"))
+    sparkcentral_sftp_url: str | None = Field(default=None, validation_alias=AliasChoices("SPARKCENTRAL_SFTP_URL"))
+    sparkcentral_sftp_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SPARKCENTRAL_SFTP_PASSWORD")
+    )
+    sparkcentral_sftp_key_file: str | None = Field(
+        default=None, validation_alias=AliasChoices("SPARKCENTRAL_SFTP_KEY_FILE")
+    )
+    sparkcentral_sftp_known_hosts: str | None = Field(
+        default=None, validation_alias=AliasChoices("SPARKCENTRAL_SFTP_KNOWN_HOSTS")
+    )
+    sparkcentral_archive_path: str | None = Field(
+        default=None, validation_alias=AliasChoices("SPARKCENTRAL_ARCHIVE_PATH")
+    )
+    sparkcentral_timezone: str = Field(default="UTC", validation_alias=AliasChoices("SPARKCENTRAL_TIMEZONE"))
+
+    @field_validator("sparkcentral_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from server.archive.config import check_timezone
+
+        return check_timezone(value)
+
+    @field_validator("sparkcentral_sftp_url")
+    @classmethod
+    def _sftp_shape(cls, value: str | None) -> str | None:
+        from server.archive.config import check_sftp_url
+
+        return None if value is None or not value.strip() else check_sftp_url(value.strip())
+
+    @property
+    def archive_configured(self) -> bool:
+        """True when an export directory or SFTP location is set."""
+        return bool(self.sparkcentral_export_dir or self.sparkcentral_sftp_url)
+
+
+class Settings(ArchiveFields):
     """Everything the server needs to know, from the environment (never read at import time)."""
 
     model_config = SettingsConfigDict(env_prefix="SPRINKLR_", extra="ignore", frozen=True, populate_by_name=True)
@@ -108,6 +157,11 @@ class Settings(BaseSettings):
         if not _ENV_PATTERN.match(value):
             raise ValueError("expected an environment name such as prod, prod2, prod3, prod4 or prod8")
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("api_key", "access_token", "refresh_token", "api_secret")
     @classmethod
@@ -202,12 +256,18 @@ class Settings(BaseSettings):
         """Base URL without trailing slash; requests go to {api_root}/api/v2/... and {api_root}/oauth/token."""
         if self.base_url is not None:
             return str(self.base_url).rstrip("/")
-        # The global production environment carries no environment segment in its URLs.
-        return "https://api3.sprinklr.com" if self.env == "prod" else f"https://api3.sprinklr.com/{self.env}"
+        return default_api_root(self.env)
 
     def secrets(self) -> list[str]:
         """Every configured secret, for scrubbing them from anything shown or recorded."""
-        values = (self.api_key, self.access_token, self.refresh_token, self.api_secret, self.http_token)
+        values = (
+            self.api_key,
+            self.access_token,
+            self.refresh_token,
+            self.api_secret,
+            self.http_token,
+            self.sparkcentral_sftp_password,
+        )
         return [value.get_secret_value() for value in values if value is not None]
 
     def enabled_tools(self) -> frozenset[str]:
@@ -225,31 +285,58 @@ def _is_tool_name(name: str) -> bool:
     return any(name in group for group in TOOL_GROUPS.values())
 
 
-_VARIABLE_NAMES = {
-    "env": "SPRINKLR_ENV",
-    "api_key": "SPRINKLR_API_KEY",
-    "access_token": "SPRINKLR_ACCESS_TOKEN",
-    "refresh_token": "SPRINKLR_REFRESH_TOKEN",
-    "api_secret": "SPRINKLR_API_SECRET",
-    "base_url": "SPRINKLR_BASE_URL",
-    "timeout_seconds": "SPRINKLR_TIMEOUT_SECONDS",
-    "rate_per_second": "SPRINKLR_RATE_PER_SECOND",
-    "rate_per_hour": "SPRINKLR_RATE_PER_HOUR",
-}
+def default_api_root(env: str) -> str:
+    """Sprinklr's API root for an environment, as used when SPRINKLR_BASE_URL is not set."""
+    # The global production environment carries no environment segment in its URLs.
+    return "https://api3.sprinklr.com" if env == "prod" else f"https://api3.sprinklr.com/{env}"
+
+
+def variable_name(field: str) -> str:
+    """The environment variable that sets a Settings field (its alias when it has one, else SPRINKLR_<FIELD>)."""
+    info = Settings.model_fields.get(field)
+    if info is None:  # validation errors locate aliased fields by their alias, which is the variable
+        return field
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    if isinstance(alias, str):
+        return alias
+    return f"SPRINKLR_{field.upper()}"
+
+
+def variable_names() -> list[str]:
+    """Every environment variable the settings read, in declaration order."""
+    return [variable_name(field) for field in Settings.model_fields]
+
+
+_warned_envs: set[str] = set()
+
+
+def _warn_unusual_env(env: str) -> None:
+    """Warn once per name when SPRINKLR_ENV is not prod or prod<N>: likely a typo, though e.g. qa6 is real."""
+    if _PROD_PATTERN.match(env) or env in _warned_envs:
+        return
+    _warned_envs.add(env)
+    log.warning(
+        "SPRINKLR_ENV: %r is not a production environment name (prod, prod2, prod3, ...); using it as given. "
+        "Check the spelling if calls answer 421.",
+        env,
+    )
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Read and validate the settings once; raise ConfigError with one clear line (never a secret) if they are wrong."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_input=False, include_url=False):
             loc = [str(part) for part in error["loc"]]
             field = loc[0] if loc else ""
-            variable = _VARIABLE_NAMES.get(field, f"SPRINKLR_{field.upper()}" if field else "configuration")
             message = str(error["msg"]).removeprefix("Value error, ")
             if error["type"] == "missing":
-                message = "is required but not set"
-            problems.append(f"{variable} {message}" if field else message)
+                message = "required but not set"
+            problems.append(f"{variable_name(field)}: {message}" if field else message)
         raise ConfigError("; ".join(problems)) from None
+    _warn_unusual_env(settings.env)
+    return settings

@@ -4,12 +4,17 @@ Whatever a model sends (arbitrary and hostile strings, huge and negative numbers
 path fragments, filter-injection attempts, oversized lists, wrong types, extra keys, forged cursors), each call
 must come back as a result: a correct answer or a tool error, never an exception out of the client and never a
 traceback. Afterwards the sandbox must have recorded no write and no request off the read-only allow-list, and
-no result may carry a credential.
+no result may carry a credential the server holds.
+
+Hypothesis also draws string constants it finds in our source, the sandbox's credentials among them; the server
+rightly echoes an unknown argument's name, so such a draw would read as a leak. Draws that carry a credential,
+however disguised, are therefore filtered out: whatever credential a result then holds came from the server.
 """
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -28,6 +33,7 @@ from server.app import build_server
 from server.guard import ALLOW_LIST
 from server.sandbox.data import Dataset
 from server.sandbox.runner import RunningSandbox
+from server.settings import Settings
 from tests.conftest import SandboxAdmin, sandbox_settings, text_of
 
 JSON = dict[str, Any]
@@ -179,6 +185,7 @@ class Fuzz:
     client: Client
     running: RunningSandbox
     sandbox: SandboxAdmin
+    settings: Settings
     output_schemas: dict[str, JSON]
     calls: int = 0
     answers: dict[str, int] = field(default_factory=dict)
@@ -191,8 +198,8 @@ class Fuzz:
         everything = text + json.dumps(result.structured_content or {}, ensure_ascii=False)
         assert "Traceback" not in everything, text
         assert 'File "' not in everything, text
-        for secret in secrets_of(self.running):
-            assert secret not in everything, f"{tool} result holds a credential"
+        for secret in self.secrets():
+            assert secret not in everything, f"{tool} result holds a credential the server holds; args={args}"
         if result.is_error:
             assert text.strip(), "a tool error must say what went wrong"
         else:
@@ -202,6 +209,13 @@ class Fuzz:
                 result.structured_content, self.output_schemas[tool], cls=jsonschema.Draft202012Validator
             )
         return result
+
+    def secrets(self) -> list[str]:
+        """The credentials the server holds: those it was configured with, and the tokens current now."""
+        configured = [self.settings.api_key, self.settings.access_token, self.settings.refresh_token]
+        held = [secret.get_secret_value() for secret in [*configured, self.settings.api_secret] if secret]
+        state = self.running.app_state
+        return [*held, state.access_token, state.refresh_token]
 
     def assert_sandbox_saw_only_allowed_reads(self) -> None:
         """No write reached the sandbox, and every request it logged is on the read-only allow-list."""
@@ -221,15 +235,42 @@ def secrets_of(running: RunningSandbox) -> list[str]:
     return [config.api_key, config.access_token, config.refresh_token, config.api_secret]
 
 
+def _squash(text: str) -> str:
+    """Letters and digits only, compatibility-normalised and case-folded: how a disguised credential still reads."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).casefold() if ch.isalnum())
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """Every string in a drawn value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _texts(key)
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+
+
+def carries_a_credential(args: JSON, secrets: list[str]) -> bool:
+    """True when drawn arguments hold a credential anywhere, split across keys and values, or disguised."""
+    # The whole dump catches a credential split across a key and its value.
+    drawn = [json.dumps(args, ensure_ascii=False), *_texts(args)]
+    squashed = [_squash(text) for text in drawn]
+    return any(_squash(secret) in text for secret in secrets for text in squashed)
+
+
 @pytest.fixture
 def fuzz(running: RunningSandbox, sandbox: SandboxAdmin) -> Iterator[Fuzz]:
     """A server session that stays open across every example of one property."""
     with anyio.from_thread.start_blocking_portal() as portal:
-        client = Client(build_server(sandbox_settings(running)))
+        settings = sandbox_settings(running)
+        client = Client(build_server(settings))
         with portal.wrap_async_context_manager(client) as session:
             listing = portal.call(session.list_tools)
             schemas = {tool.name: tool.output_schema or {} for tool in listing.tools}
-            yield Fuzz(portal, session, running, sandbox, schemas)
+            yield Fuzz(portal, session, running, sandbox, settings, schemas)
 
 
 @pytest.fixture
@@ -247,8 +288,10 @@ def run_property(
 ) -> None:
     """Call `tool` with every example `strategy` draws; `check(args, content)` verifies each answer."""
 
+    secrets = [*fuzz.secrets(), *secrets_of(fuzz.running)]
+
     @FUZZ
-    @given(args=strategy)
+    @given(args=strategy.filter(lambda drawn: not carries_a_credential(drawn, secrets)))
     def example(args: JSON) -> None:
         result = fuzz.call(tool, args)
         if not result.is_error:
@@ -440,3 +483,25 @@ def test_lookup_profile_with_any_arguments_answers_that_customer_or_a_tool_error
 def test_quota_status_with_any_extra_arguments_answers_or_refuses_them(fuzz: Fuzz) -> None:
     # Hypothesis does not repeat an example, so the one valid call ({}) is answered about once.
     run_property(fuzz, "quota_status", mostly(st.just({}), extra_keys), no_check, min_answers=1)
+
+
+def test_a_draw_that_carries_a_credential_is_recognised_however_it_is_disguised(running: RunningSandbox) -> None:
+    secrets = secrets_of(running)
+    secret = running.config.api_secret
+    assert carries_a_credential({secret: None}, secrets)  # the draw that once failed this suite
+    assert carries_a_credential({"text": f"see {secret.upper()}!"}, secrets)
+    assert carries_a_credential({"text": "\u200b".join(secret)}, secrets)
+    assert carries_a_credential({"text": secret.replace("a", "\uff41")}, secrets)  # fullwidth a
+    assert carries_a_credential({secret[:7]: secret[7:]}, secrets)
+    assert not carries_a_credential({"text": "refund", "channel": ["TWITTER"], "since": "2025-05-01"}, secrets)
+
+
+def test_the_leak_check_fails_on_an_echoed_credential_which_is_why_such_draws_are_filtered(fuzz: Fuzz) -> None:
+    # The server names unknown arguments back (rightly): a credential drawn as a name comes back in the result, and
+    # the check cannot tell the echo from a leak. So the check can fail, and the filter above keeps such draws out.
+    secret = fuzz.running.config.api_secret
+    with pytest.raises(AssertionError, match="credential"):
+        fuzz.call("search_messages", {secret: None})
+    harmless = fuzz.call("search_messages", {"sandbox-api-token": None})
+    assert harmless.is_error
+    assert "sandbox-api-token" in text_of(harmless)

@@ -18,9 +18,13 @@ from mcp import Client
 from mcp.types import Tool
 
 from server.app import build_server
+from server.archive.demo import DemoArchive
 from server.sandbox.runner import RunningSandbox
 from server.settings import ConfigError, load_settings
+from tests.archive_support import demo
 from tests.conftest import ALL_TOOLS, SandboxAdmin, sandbox_settings
+
+__all__ = ["demo"]  # a fixture
 
 pytestmark = pytest.mark.anyio
 
@@ -90,10 +94,15 @@ def model_facing_size(tools: list[Tool]) -> int:
     )
 
 
-async def test_the_model_facing_tool_list_fits_its_budget(client: Client) -> None:
-    listing = await client.list_tools()
+async def test_the_model_facing_tool_list_fits_its_budget_with_the_archive_tools_too(
+    running: RunningSandbox, sandbox: SandboxAdmin, demo: DemoArchive
+) -> None:
+    # The default toolset as the demo serves it: the Sprinklr tools and, with an archive, the Sparkcentral ones.
+    async with Client(build_server(sandbox_settings(running, **demo.settings()))) as session:
+        listing = await session.list_tools()
     size = model_facing_size(listing.tools)
     print(f"\nmodel-facing tool list: {size:,} characters for {len(listing.tools)} tools")
+    assert {tool.name for tool in listing.tools} > ALL_TOOLS
     assert size <= TOOL_LIST_BUDGET
     for tool in listing.tools:
         text = json.dumps(tool.input_schema) + json.dumps(tool.output_schema)

@@ -18,7 +18,7 @@ from server import call
 from server.errors import SprinklrError
 from server.schemas import Published
 from server.settings import Settings
-from tools import cases, messages, profiles, prompts, resources, status, values
+from tools import archive, cases, messages, profiles, prompts, resources, status, values
 from tools.views import CaseView
 
 
@@ -59,6 +59,13 @@ INVENTORY: tuple[ToolSpec, ...] = (
     ToolSpec(values.list_values, "Valid filter values", values.ValueList),
     ToolSpec(status.quota_status, "API budget and cache", status.StatusView, open_world=False),
 )  # fmt: skip
+# The Sparkcentral archive's tools: registered only when an archive is configured (they read local data only).
+ARCHIVE_INVENTORY: tuple[ToolSpec, ...] = (
+    ToolSpec(archive.search_sparkcentral, "Search the Sparkcentral archive", archive.ArchiveSearch, open_world=False),
+    ToolSpec(archive.get_sparkcentral_conversation, "Read an archived conversation", archive.ArchivedConversation,
+             open_world=False),
+    ToolSpec(archive.get_sparkcentral_report, "Sparkcentral archive report", archive.ArchiveReport, open_world=False),
+)  # fmt: skip
 TOOL_NAMES = frozenset(spec.fn.__name__ for spec in INVENTORY)
 
 
@@ -91,7 +98,7 @@ def register_tools(server: MCPServer[Any], settings: Settings) -> dict[str, Publ
     """
     enabled = settings.enabled_tools()
     extras: dict[str, Published] = {}
-    for spec in INVENTORY:
+    for spec in INVENTORY + (ARCHIVE_INVENTORY if settings.archive_configured else ()):
         name = spec.fn.__name__
         if name in enabled:
             server.add_tool(

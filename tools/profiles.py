@@ -11,6 +11,7 @@ from pydantic import Field
 
 from server.errors import NotFound
 from server.models import Profile
+from tools.archive import ArchiveHistory, archived_history
 from tools.args import ChannelId, ChannelType, one_of
 from tools.cases import _cases
 from tools.common import deps, fit, result
@@ -26,6 +27,7 @@ class CustomerLookup(Page):
     profiles: list[ProfileView]
     cases: list[CaseRow] | None = Field(default=None, description="The customer's latest cases, newest first.")
     total_cases: int | None = None
+    archive: ArchiveHistory | None = Field(default=None, description="Sparkcentral conversations (best-effort).")
 
 
 def phone_variants(phone: str) -> list[str]:
@@ -62,12 +64,19 @@ async def lookup_profile(
             if channel is not None:
                 filters.append({"type": "IN", "key": "channelType", "values": [channel]})
         profiles = await d.client.profiles(filters)
-    if not profiles:
+    first = profiles[0] if profiles else None
+    contact = first.contact if first else None
+    history = await archived_history(
+        d,
+        email=email or (contact.email if contact else None),
+        phone=phone or (contact.phone_no if contact else None),
+        handle=first.username if first else channel_id,
+    )
+    if first is None and history is None:
         raise NotFound(f"No customer profile matches that {given} in {d.client.env}. Check it, or try another one.")
-    found = CustomerLookup(profiles=[profile_view(p, pii=d.pii) for p in profiles[:10]])
-    first = profiles[0]
+    found = CustomerLookup(profiles=[profile_view(p, pii=d.pii) for p in profiles[:10]], archive=history)
     next_call = None
-    if cases and first.channel_id:
+    if cases and first is not None and first.channel_id:
         query = {
             "filter": {"type": "AND", "filters": [
                 {"type": "EQUALS", "key": "deleted", "values": [False]},
@@ -83,7 +92,9 @@ async def lookup_profile(
         found.cases, found.total_cases = rows[:shown], page.total
         if await d.client.keep_rest(page, shown) and page.total is not None and page.total > shown:
             next_call = ("search_cases", {"customer_id": first.channel_id, "offset": shown})
-    head = f"{len(profiles)} profile(s) found by {given}."
+    head = f"{len(profiles)} Sprinklr profile(s) found by {given}."
+    if history is not None:
+        head += f" Sparkcentral archive: {history.total} conversation(s) (best-effort match)."
     if found.total_cases is not None:
         head += f" Cases: {len(found.cases or [])} of {found.total_cases} shown."
     return result(found, head, d, next_call=next_call)

@@ -39,7 +39,7 @@ _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]{2,}")
 # A code-like value: a few short words (status "Awaiting Customer", channel "SINA_WEIBO", language "pt-BR").
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.&/()+'#-]{0,31}(?: [A-Za-z0-9_.&/()+'#-]{1,31}){0,3}$")
 # An identifier: one token of letters, digits and the punctuation ids, handles, emails and URLs use.
-_IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+/=?&%~#-]{0,299}$")
+_IDENT = re.compile(r"^\+?[A-Za-z0-9][A-Za-z0-9_.:@+/=?&%~#-]{0,299}$")
 # Cleaning is linear, but a huge field would still be cleaned whole before being cut: cut the raw text first, with
 # room for what cleaning removes.
 _RAW_SLACK = 4
