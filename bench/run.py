@@ -11,7 +11,7 @@ compare two checkouts:
 - `python -m bench.ledger --baseline PATH`: the shared quota ledger of this checkout beside another's (this
   checkout alone is part of `bench.run`);
 - `python -m bench.archive [--messages 1000000]`: the Sparkcentral archive's import rate, memory and query times
-  at a million messages, a few minutes (from the archive work);
+  at a million messages, a few minutes;
 - `python -m bench.questions` and `python -m bench.sandbox_cost` print the same as their rows here, alone.
 """
 
