@@ -293,7 +293,7 @@ def _sandbox_epilog() -> str:
             continue
         meaning = SANDBOX_FIELD_HELP.get(field.name, "")
         lines.append(f"  {variable:38} {meaning} (default: {value!r})")
-    lines += ["", "Knobs for what the API reference leaves open (docs/sandbox.md explains each):", *knobs]
+    lines += ["", "Knobs for what the API reference leaves open (README section The sandbox explains each):", *knobs]
     return "\n".join(lines)
 
 

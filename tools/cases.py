@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -89,7 +90,7 @@ class CaseList(Page):
     """A page of cases, or counts of cases by a field."""
 
     results: list[CaseRow] | None = None
-    counts: dict[str, int | None] | None = Field(default=None, description="Cases per value of count_by.")
+    counts: dict[str, int] | None = Field(default=None, description="Cases per value of count_by.")
     total: int | None = Field(default=None, description="Cases matching in all.")
     offset: int | None = None
 
@@ -360,7 +361,7 @@ async def _counts(
     known = values.of(by)[:MAX_GROUPS]
     if not known:
         raise ToolError(f"No values of {by} are known for this account yet; try list_values.")
-    counts: dict[str, int | None] = {}
+    counts: dict[str, int | None] = {}  # None: Sprinklr gave no total for that value
     failures: list[Exception] = []
     limiter = anyio.CapacityLimiter(4)
 
@@ -376,17 +377,27 @@ async def _counts(
 
     spent = call.current().spent
     group_key = (await _filters(d, {by: known[:1]}, values, None, None, None))[0][-1]["key"]
-    if group_key in EXTENDED_KEYS and d.client.findings.extended_keys is False:
-        return await _count_here(d, by, filters, arguments)
+    keys = {group_key} | {f["key"] for f in filters}
+    if keys & EXTENDED_KEYS:
+        if d.client.findings.extended_keys is None:
+            # One small search finds out whether the account takes those keys, before a search per value does.
+            group, _ = await _filters(d, {by: known[:1]}, values, None, None, None)
+            with contextlib.suppress(Refused):
+                await _search(d, filters + group[1:], [{"key": "createdTime", "order": "DESC"}], 0, 1)
+        if d.client.findings.extended_keys is False:
+            return await _count_here(d, by, filters, arguments)
     async with anyio.create_task_group() as tasks:
         for value in known:
             tasks.start_soon(count, value)
     if failures:
         raise failures[0]
+    if any(counts.get(value) is None for value in known):
+        # Sprinklr gave no total (a key it refused, found out just now): count here instead.
+        return await _count_here(d, by, filters, arguments)
     labels = await d.catalog.user_names() if by == "assignee" else {}
     # Values are upstream data used as keys: label() keeps each to one safe line.
-    ordered = {str(label(labels.get(value) or value) or "_"): counts.get(value) for value in known}
-    total = sum(v for v in ordered.values() if v)
+    ordered = {str(label(labels.get(value) or value) or "_"): counts.get(value) or 0 for value in known}
+    total = sum(ordered.values())
     view = CaseList(counts=ordered, total=total)
     others = len(values.of(by)) - len(known)
     cost = call.current().spent - spent
@@ -399,7 +410,8 @@ async def _counts(
 async def _count_here(d: Deps, by: CountBy, filters: list[dict[str, Any]], arguments: dict[str, Any]) -> CallToolResult:
     """Counts for a field Sprinklr cannot filter by here: the newest matching cases (up to a scan) tallied here."""
     server = [f for f in filters if f["key"] not in EXTENDED_KEYS]
-    found = await _scan(d, server, [], [{"key": "createdTime", "order": "DESC"}], 0, SCAN_LIMIT)
+    local = [f for f in filters if f["key"] in EXTENDED_KEYS]
+    found = await _scan(d, server, local, [{"key": "createdTime", "order": "DESC"}], 0, SCAN_LIMIT)
     names = await d.names()
     tally: Counter[str] = Counter()
     for case in _cases(found.rows):
@@ -411,9 +423,7 @@ async def _count_here(d: Deps, by: CountBy, filters: list[dict[str, Any]], argum
             value = getattr(case_row(case, names, d.settings.custom_fields, pii=d.pii), by)
         tally[str(label(value) or "_") if value is not None else "(none)"] += 1
     view = CaseList(counts=dict(tally.most_common()), total=sum(tally.values()))
-    scope = "all" if found.total is not None else f"the newest {sum(tally.values())}"
-    head = (
-        f"Cases by {by} matching {_describe(arguments)}, counted here (this account's case search does not filter "
-        f"by {by}) among {scope} matching cases."
-    )
+    matched = sum(tally.values())
+    scope = f"all {matched} matching cases" if found.total is not None else f"the {matched} matching cases found"
+    head = f"Cases by {by} matching {_describe(arguments)}, counted here among {scope}."
     return result(view, head, d)

@@ -1,7 +1,8 @@
 """Settings of the local Sprinklr sandbox, given in code or read from SPRINKLR_SANDBOX_* variables.
 
 Where the reference is silent (page sizes, formats, envelopes, which keys a filter accepts, ...) the sandbox has a
-knob for each plausible reading, and named profiles that bundle them; docs/sandbox.md explains each one.
+knob for each plausible reading, and named profiles that bundle them; the README's section "The sandbox" explains
+each one.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ CHOICES: Final[dict[str, tuple[str, ...]]] = {
 
 # Every profile names every knob, so that a profile means the same thing whatever the defaults become.
 PROFILES: Final[dict[str, dict[str, Any]]] = {
-    # The reference's own words where it has them, the likeliest reading where it is silent (docs/sandbox.md).
+    # The reference's own words where it has them, the likeliest reading where it is silent (README, "The sandbox").
     "default": {
         "env": "prod2",
         "associated_page_size": 200,
