@@ -2,10 +2,13 @@
 
 Also: the latency of a cache hit against an upstream call, and how many upstream requests 20 concurrent identical
 calls cause (single flight; ideally one).
+
+The session pages the way a model does: it follows each result's `next` (the same call with a new offset).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import statistics
@@ -34,11 +37,17 @@ from server.sandbox.data import Dataset
 from server.sandbox.runner import RunningSandbox
 from server.settings import DEFAULT_CUSTOM_FIELDS, Settings, load_settings
 from server.sprinklr import BULK_FETCH_BATCH
+from tools.messages import get_case_messages
 
 ASSOCIATED_PAGE = 200  # the sandbox default, for the offline minimum
+DIRECTORY_PAGE = 100  # USER and CUSTOM_FIELD are read in pages of this size
+# get_case_messages' own default page, so that the minimum follows the tool if it changes.
+CONVERSATION_LIMIT: int = inspect.signature(get_case_messages).parameters["limit"].default
 
 TARGET_RATIO = 1.1
 SEARCH_TOOLS = ("search_cases", "search_messages")
+# Tools whose answers show assignee and custom-field names (and so need the account's directory).
+NAMED = ("get_case", "search_cases")
 
 
 @dataclass
@@ -46,15 +55,24 @@ class Ideal:
     """The fewest upstream requests that could answer the session so far, worked out from the dataset.
 
     A client that knew nothing in advance and kept everything it was sent (for the session's few minutes) must:
-    - run each distinct search page once: a first page per distinct query, a cursor page per distinct position;
+    - run each distinct search page once: a first page per distinct query, a next page per distinct position;
     - fetch each distinct case once, unless a search already returned it whole (searches return whole entities);
-    - page a conversation's message ids once per case: n // 200 + 1 requests, because the associated-messages
-      cursor only shows the end with a short page (a case of exactly 200 messages needs a second, empty page);
+    - read a conversation's message ids once per case, until a page brings nothing new: ceil(n / 200) + 1
+      requests. Nothing documents the page size or the order within a page, so only a page with no new id shows
+      the end; version 1 trusted a short page to be the last and made one request fewer per conversation;
     - bulk-fetch, for each conversation read, ceil(new / 100) batches, where `new` are the messages on the pages
       asked for that no earlier answer (a bulk fetch or a message search) contained. A read cannot be batched
       with a later read nobody has asked for yet; the offline figure, which could, is reported beside it;
     - fetch a single message or profile once, unless an earlier answer contained it;
     - make no request at all for quota_status or for anything already seen.
+    And, because this version shows names and forgives filter values, once per session (cached for 6 h):
+    - at the first answer that shows assignee or custom-field names, read the USER and CUSTOM_FIELD directories
+      (ceil(entries / 100) pages each);
+    - at the first search with a filter on a picklist field, read one page of the latest cases, the sample from
+      which the values the account uses are learned (so that "urgent" is sent as "Urgent");
+    - at the first message search, try once whether Sprinklr links messages to cases by firstMessageId (an
+      undocumented filter key: the sandbox, like the reference, refuses it, and the refusal is remembered).
+    These are counted as part of the minimum: a client with these features cannot avoid them.
     """
 
     dataset: Dataset
@@ -64,6 +82,7 @@ class Ideal:
     profiles: set[str] = field(default_factory=set)
     message_ids_known: set[str] = field(default_factory=set)
     search_pages: set[str] = field(default_factory=set)
+    once: set[str] = field(default_factory=set)
     bulk_messages: int = 0  # messages bulk-fetched in all, for the offline minimum
     by_kind: Counter[str] = field(default_factory=Counter)
 
@@ -71,6 +90,18 @@ class Ideal:
         """Count requests a minimal client must make."""
         self.requests += count
         self.by_kind[kind] += count
+
+    def first_time(self, kind: str, count: int = 1) -> None:
+        """Requests made once per session (cached for hours): directories, the value sample, a probe."""
+        if kind not in self.once:
+            self.once.add(kind)
+            self.charge(kind, count)
+
+    def names(self) -> None:
+        """The USER and CUSTOM_FIELD directories, read before the first answer that shows names."""
+        users = math.ceil(len(self.dataset.users) / DIRECTORY_PAGE) or 1
+        fields = math.ceil(len(self.dataset.custom_fields) / DIRECTORY_PAGE) or 1
+        self.first_time("names (USER, CUSTOM_FIELD)", users + fields)
 
     def search_page(self, key: str) -> None:
         """A search page: once per distinct query and position."""
@@ -90,7 +121,7 @@ class Ideal:
         ids = self.dataset.case_message_ids[case_id]
         if case_id not in self.message_ids_known:
             self.message_ids_known.add(case_id)
-            self.charge("associated-messages page", len(ids) // ASSOCIATED_PAGE + 1)
+            self.charge("associated-messages page", math.ceil(len(ids) / ASSOCIATED_PAGE) + 1)
         ordered = ids if order == "oldest_first" else list(reversed(ids))
         new = [mid for mid in ordered[offset : offset + limit] if mid not in self.messages]
         self.messages.update(new)
@@ -114,6 +145,10 @@ class Ideal:
         return self.requests - self.by_kind["bulk-fetch batch"] + math.ceil(self.bulk_messages / BULK_FETCH_BATCH)
 
 
+# Arguments of search_cases that filter on a picklist field, whose values are matched against the account's.
+PICKLIST_FILTERS = ("status", "priority", "type", "brand", "language", "country", "queue", "assignee")
+
+
 @dataclass
 class Session:
     """A support session: each call made through the MCP client and accounted for in the ideal."""
@@ -133,34 +168,46 @@ class Session:
         result: dict[str, Any] = content
         return result
 
+    async def follow(self, content: dict[str, Any]) -> dict[str, Any] | None:
+        """The next page of a result, by the call its `next` names (as a model copies it), or None at the end."""
+        step = content.get("next")
+        if not step:
+            return None
+        return await self.call(step["tool"], **step["arguments"])
+
     def _account(self, name: str, arguments: dict[str, Any], content: dict[str, Any]) -> None:
         ideal, data = self.ideal, self.ideal.dataset
+        if name in NAMED or (name == "lookup_profile" and arguments.get("cases")):
+            ideal.names()
+        if name == "search_cases" and any(arguments.get(key) for key in PICKLIST_FILTERS):
+            ideal.first_time("latest-cases sample (filter values)")
         if name in SEARCH_TOOLS:
             ideal.search_page(f"{name}:{sorted(arguments.items())}")
             for row in content.get("results", []):
                 if name == "search_cases":
-                    ideal.cases.add(row["id"])
+                    ideal.cases.add(data.case_by_number[row["case_number"]]["id"])
                 else:
                     ideal.messages.add(row["id"])
+            if name == "search_messages" and content.get("results"):
+                ideal.first_time("firstMessageId link probe")
         elif name == "lookup_profile":
             if "profile_id" in arguments:
                 ideal.profile(arguments["profile_id"])
             else:
-                key = {k: v for k, v in arguments.items() if k not in ("include_cases", "cases_limit")}
+                key = {k: v for k, v in arguments.items() if k != "cases"}
                 ideal.search_page(f"profile search:{sorted(key.items())}")
             ideal.profiles.update(p["id"] for p in content.get("profiles", []))
-            if arguments.get("include_cases"):
+            if arguments.get("cases"):
                 profile = content["profiles"][0]
-                ideal.search_page(f"customer cases:{profile['channel_id']}:{arguments.get('cases_limit', 5)}")
-                ideal.cases.update(row["id"] for row in content.get("recent_cases", []))
-        elif name == "get_case_by_number":
-            ideal.case(data.case_by_number[arguments["case_number"]]["id"])
+                ideal.search_page(f"customer cases:{profile['channel_id']}:{arguments['cases']}")
+                ideal.cases.update(data.case_by_number[row["case_number"]]["id"] for row in content.get("cases", []))
         elif name == "get_case":
-            ideal.case(arguments["case_id"])
+            case_id = arguments.get("case_id") or data.case_by_number[arguments["case_number"]]["id"]
+            ideal.case(case_id)
         elif name == "get_case_messages":
             case_id = arguments.get("case_id") or data.case_by_number[arguments["case_number"]]["id"]
             order = arguments.get("order", "oldest_first")
-            ideal.conversation(case_id, order, arguments.get("offset", 0), arguments.get("limit", 25))
+            ideal.conversation(case_id, order, arguments.get("offset", 0), arguments.get("limit", CONVERSATION_LIMIT))
         elif name == "get_message":
             ideal.message(arguments["message_id"])
 
@@ -182,24 +229,24 @@ def pick_customer(data: Dataset) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 async def support_session(session: Session, data: Dataset) -> None:
     """About fifty calls an agent helping one customer might make, re-reading as agents do."""
-    call = session.call
+    call, follow = session.call, session.follow
     customer, their_cases = pick_customer(data)
     email = customer["contact"]["email"]
     await call("quota_status")
-    found = await call("lookup_profile", email=email, include_cases=True, cases_limit=10)
-    recent = [row["case_number"] for row in found["recent_cases"]]
+    found = await call("lookup_profile", email=email, cases=10)
+    recent = [row["case_number"] for row in found["cases"]]
     await call("lookup_profile", email=email)
     for number in recent:
-        await call("get_case_by_number", case_number=number)
+        await call("get_case", case_number=number)
     by_size = sorted(their_cases, key=lambda c: len(data.case_message_ids[c["id"]]), reverse=True)
     big, second = by_size[0]["caseNumber"], by_size[1]["caseNumber"]
-    await call("get_case_by_number", case_number=big, detail="full")
-    # The long conversation: from the start, a few pages on, then what was said last.
+    await call("get_case", case_number=big, detail="full")
+    # The long conversation: from the start, the next page, a page further on, then what was said last.
     page = await call("get_case_messages", case_number=big)
-    await call("get_case_messages", case_number=big, offset=page["next_offset"])
+    await follow(page)
     await call("get_case_messages", case_number=big, offset=50, limit=50)
     latest = await call("get_case_messages", case_number=big, order="newest_first", limit=20)
-    await call("get_case_messages", case_number=big, order="newest_first", offset=20, limit=20)
+    await follow(latest)
     await call("get_message", message_id=latest["messages"][0]["id"])
     await call("get_message", message_id=page["messages"][3]["id"])
     # The second conversation, whole, then its end again.
@@ -209,32 +256,31 @@ async def support_session(session: Session, data: Dataset) -> None:
     # Other cases like theirs: by status and brand, two pages, and a re-run of the first.
     brand = by_size[0]["workflow"]["customProperties"][DEFAULT_CUSTOM_FIELDS["Brand"]][0]
     first = await call("search_cases", status=["Open", "Pending"], brand=[brand], page_size=10)
-    await call("search_cases", cursor=first["next_cursor"])
+    await follow(first)
     await call("search_cases", status=["Open", "Pending"], brand=[brand], page_size=10)
     urgent = await call("search_cases", priority=["High", "Urgent"], status=["Open"], page_size=5)
     for row in first["results"][:4]:
-        await call("get_case_by_number", case_number=row["case_number"])
+        await call("get_case", case_number=row["case_number"])
     other = first["results"][0]["case_number"]
     await call("get_case_messages", case_number=other, order="newest_first", limit=10)
-    await call("get_case_by_number", case_number=urgent["results"][0]["case_number"])
+    await call("get_case", case_number=urgent["results"][0]["case_number"])
     # What else customers said around the time of the long conversation.
     start = by_size[0]["createdTime"] // 1000
     since = time.strftime("%Y-%m-%d", time.gmtime(start - 7 * 86400))
     until = time.strftime("%Y-%m-%d", time.gmtime(start + 7 * 86400))
     said = await call("search_messages", since=since, until=until, sentiment=["negative"], page_size=10)
-    if said.get("next_cursor"):
-        await call("search_messages", cursor=said["next_cursor"])
+    await follow(said)
     for row in said["results"][:3]:
         await call("get_message", message_id=row["id"])
     await call("quota_status")
     # Re-reading what was already seen, as an agent does when writing the reply.
     await call("lookup_profile", profile_id=customer["id"])
-    await call("get_case_by_number", case_number=big)
+    await call("get_case", case_number=big)
     await call("get_case_messages", case_number=big, order="newest_first", limit=20)
     await call("get_case_messages", case_number=big)
     await call("get_case_messages", case_number=second, limit=100)
     for number in recent[:4]:
-        await call("get_case_by_number", case_number=number)
+        await call("get_case", case_number=number)
     await call("search_cases", priority=["High", "Urgent"], status=["Open"], page_size=5)
     await call("get_case", case_id=by_size[0]["id"])
     await call("quota_status")
@@ -268,9 +314,9 @@ async def _latencies(sandbox: RunningSandbox, admin: Sandbox, quick: bool) -> di
         await timed_call(client, log, "quota_status", {})  # the first call pays for lazy set-up, not measured
         for number in numbers:
             before = len(log.latencies)
-            await timed_call(client, log, "get_case_by_number", {"case_number": number})
+            await timed_call(client, log, "get_case", {"case_number": number})
             upstream.append(log.latencies[before])
-            await timed_call(client, log, "get_case_by_number", {"case_number": number})
+            await timed_call(client, log, "get_case", {"case_number": number})
             hits.append(log.latencies[before + 1])
         # Single flight: 20 identical calls at once for a case nobody has fetched, with the sandbox slowed to 50 ms
         # so that all of them are in flight together.
@@ -280,7 +326,7 @@ async def _latencies(sandbox: RunningSandbox, admin: Sandbox, quick: bool) -> di
         coalesce_log = CallLog()
         async with anyio.create_task_group() as group:
             for _ in range(20):
-                group.start_soon(timed_call, client, coalesce_log, "get_case_by_number", {"case_number": fresh})
+                group.start_soon(timed_call, client, coalesce_log, "get_case", {"case_number": fresh})
         coalesced_upstream = await admin.requests() - before_requests
         stats = await cache_stats(client)
         await admin.configure(latency_ms=0)

@@ -232,8 +232,14 @@ class Sandbox:
 
 
 @contextlib.contextmanager
-def sandbox_process(rate_per_second: int = 10, rate_per_hour: int = 1000) -> Iterator[Sandbox]:
-    """Start a sandbox in its own process on a free loopback port; stop it on exit."""
+def sandbox_process(rate_per_second: int = 10, rate_per_hour: int = 1000, **settings: int | str) -> Iterator[Sandbox]:
+    """Start a sandbox in its own process on a free loopback port; stop it on exit.
+
+    `settings` are other SandboxConfig fields (e.g. cases=1200, pad_descriptions_kb=400), passed as SPRINKLR_SANDBOX_*.
+    """
+    # Only what the benchmark asks for: SPRINKLR_SANDBOX_* variables of the shell running it are left out.
+    env = {key: value for key, value in child_environment({}).items() if not key.startswith("SPRINKLR_SANDBOX_")}
+    env.update({f"SPRINKLR_SANDBOX_{name.upper()}": str(value) for name, value in settings.items()})
     process = subprocess.Popen(
         [
             PYTHON,
@@ -243,7 +249,7 @@ def sandbox_process(rate_per_second: int = 10, rate_per_hour: int = 1000) -> Ite
             f"--rate-per-hour={rate_per_hour}",
         ],
         cwd=ROOT,
-        env=child_environment({}),
+        env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -297,13 +303,16 @@ class HttpServer:
 
 
 @contextlib.contextmanager
-def http_server(env: dict[str, str]) -> Iterator[HttpServer]:
-    """Run `python -m server serve --transport streamable-http` on a free loopback port until the block ends."""
+def http_server(env: dict[str, str], tree: Path = ROOT) -> Iterator[HttpServer]:
+    """Run `python -m server serve --transport streamable-http` on a free loopback port until the block ends.
+
+    `tree` is the checkout to run it from (another version's, to measure it side by side).
+    """
     port = free_port()
     process = subprocess.Popen(
         [PYTHON, "-m", "server", "serve", "--transport", "streamable-http", "--host", LOOPBACK, f"--port={port}"],
-        cwd=ROOT,
-        env=child_environment(env),
+        cwd=tree,
+        env=child_environment({**env, "PYTHONPATH": str(tree)} if tree != ROOT else env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -372,6 +381,15 @@ async def timed_call(
     if expect_error:
         log.failures.append(f"{name} {arguments}: expected an error, got a result")
     return outcome.structured_content
+
+
+async def follow(client: Client, log: CallLog, content: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The next page of a result, by the call its `next` names (as a model copies it); None at the end or on failure."""
+    step = (content or {}).get("next")
+    if not step:
+        return None
+    page: dict[str, Any] | None = await timed_call(client, log, step["tool"], step["arguments"])
+    return page
 
 
 async def cache_stats(client: Client) -> dict[str, Any]:

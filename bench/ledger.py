@@ -16,6 +16,8 @@ another checkout (e.g. an export of main) side by side:
 
     python -m bench.ledger
     git archive main | tar -x -C /tmp/before && python -m bench.ledger --baseline /tmp/before
+
+bench.run includes it as "ledger" (this checkout only; `--quick` bursts for 4 s instead of 8).
 """
 
 from __future__ import annotations
@@ -33,17 +35,38 @@ import anyio
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from bench.harness import PYTHON, ROOT, Sandbox, child_environment, max_per_window, sandbox_process, server_env
+from bench.harness import (
+    PYTHON,
+    ROOT,
+    BenchResult,
+    Metric,
+    Sandbox,
+    child_environment,
+    max_per_window,
+    sandbox_process,
+    server_env,
+)
 
 WORKERS = 6  # concurrent callers per process: more than 10 calls a second together
 BURST_SECONDS = 8.0
 DISRUPT_AFTER = 1.5
+QUICK_BURST_SECONDS = 4.0
+SPRINKLR_PER_SECOND = 10
+SCENARIOS = {
+    "hosts": "two hosts' HOMEs, default ledger",
+    "steady": "one ledger file, undisturbed",
+    "deleted": "ledger file deleted mid-burst",
+    "wiped": "ledger folder removed mid-burst",
+}
 
 
 async def burst(
-    params: list[StdioServerParameters], sandbox: Sandbox, disrupt: Callable[[], None] | None
+    params: list[StdioServerParameters],
+    sandbox: Sandbox,
+    disrupt: Callable[[], None] | None,
+    seconds: float = BURST_SECONDS,
 ) -> dict[str, Any]:
-    """Every process's workers read distinct cases until BURST_SECONDS have passed.
+    """Every process's workers read distinct cases until `seconds` have passed.
 
     Without `disrupt` the processes start together; with it, the first starts, `disrupt` runs DISRUPT_AFTER seconds
     into its burst, and only then do the others start and join in.
@@ -81,7 +104,7 @@ async def burst(
     async def conduct() -> None:
         nonlocal deadline
         await anyio.sleep(3.0)  # the processes started and listed their tools
-        deadline = time.monotonic() + BURST_SECONDS
+        deadline = time.monotonic() + seconds
         started.set()
         if disrupt is not None:
             await anyio.sleep(DISRUPT_AFTER)
@@ -112,7 +135,7 @@ def params_for(tree: Path, env: dict[str, str]) -> StdioServerParameters:
     return StdioServerParameters(command=PYTHON, args=["-m", "server", "serve"], env=full, cwd=tree)
 
 
-async def scenarios(tree: Path) -> dict[str, dict[str, Any]]:
+async def scenarios(tree: Path, seconds: float = BURST_SECONDS) -> dict[str, dict[str, Any]]:
     """Run the four scenarios with server processes from `tree`, against a sandbox of their own."""
     limits = {"SPRINKLR_RATE_PER_SECOND": "10", "SPRINKLR_RATE_PER_HOUR": "100000"}
     results: dict[str, dict[str, Any]] = {}
@@ -120,14 +143,14 @@ async def scenarios(tree: Path) -> dict[str, dict[str, Any]]:
         base = {key: value for key, value in server_env(sandbox, **limits).items() if key != "SPRINKLR_MCP_LEDGER_PATH"}
         homes = [Path(tmp, name) for name in ("host-a", "host-b")]
         hosts = [params_for(tree, {**base, "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache")}) for home in homes]
-        results["hosts"] = await burst(hosts, sandbox, None)
+        results["hosts"] = await burst(hosts, sandbox, None, seconds)
         steady = [params_for(tree, {**base, "SPRINKLR_MCP_LEDGER_PATH": str(Path(tmp, "steady.sqlite3"))})] * 2
-        results["steady"] = await burst(steady, sandbox, None)
+        results["steady"] = await burst(steady, sandbox, None, seconds)
 
         shared = Path(tmp, "shared", "ledger.sqlite3")
         same = [params_for(tree, {**base, "SPRINKLR_MCP_LEDGER_PATH": str(shared)}) for _ in range(2)]
-        results["deleted"] = await burst(same, sandbox, lambda: shared.unlink())
-        results["wiped"] = await burst(same, sandbox, lambda: shutil.rmtree(shared.parent))
+        results["deleted"] = await burst(same, sandbox, lambda: shared.unlink(), seconds)
+        results["wiped"] = await burst(same, sandbox, lambda: shutil.rmtree(shared.parent), seconds)
     return results
 
 
@@ -205,6 +228,23 @@ async def main(tree: Path, baseline: Path | None) -> None:
         base = costs["baseline"]
         line += f"; baseline {base[0]:.0f} us, p90 {base[1]:.0f} us; ratio {ours[0] / base[0]:.2f}x median"
     print(line)
+
+
+async def run(quick: bool) -> BenchResult:
+    """The four scenarios and the bookkeeping cost for this checkout, as bench.run's table rows."""
+    seconds = QUICK_BURST_SECONDS if quick else BURST_SECONDS
+    found = await scenarios(ROOT, seconds)
+    median, p90 = await anyio.to_thread.run_sync(cost, ROOT, 500 if quick else 1500)
+    result = BenchResult("ledger")
+    for name, figures in found.items():
+        label = SCENARIOS[name]
+        limit = SPRINKLR_PER_SECOND
+        result.add(Metric(f"{label}: max requests in any 1 s", figures["max_in_any_second"], "requests", target=limit))
+        result.add(Metric(f"{label}: 403 Developer Over Rate", figures["developer_over_rate"], "answers", target=0))
+    result.add(Metric("quota bookkeeping per call, file ledger (median)", round(median), "us"))
+    result.add(Metric("quota bookkeeping per call, file ledger (p90)", round(p90), "us"))
+    result.details = {"burst_seconds": seconds, "workers_per_process": WORKERS, "scenarios": found}
+    return result
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from bench.harness import (
     CallLog,
     Metric,
     cache_stats,
+    follow,
     http_server,
     max_per_window,
     sandbox_process,
@@ -41,21 +42,22 @@ GUARD_REFUSAL = ("are using them all",)
 async def warm(url: str, questions: Questions, cases: int) -> CallLog:
     """Ask every question of the pool once, one at a time, so that the quota guard paces the upstream calls.
 
-    The pool's cases are the newest ones, as the first pages of an unfiltered case search bring them: their numbers
-    and ids replace the pool's guesses, so that the load only asks for cases the warm-up saw.
+    The pool's cases are the newest ones, as the first pages of an unfiltered case search bring them (following each
+    page's `next`): their numbers (and their ids, from the dataset) replace the pool's guesses, so that the load only
+    asks for cases the warm-up saw.
     """
     log = CallLog()
+    data = dataset()
     async with Client(url) as client:
         numbers: list[int] = []
-        ids: list[str] = []
         page = await timed_call(client, log, "search_cases", {"page_size": 100})
         while page is not None:
             numbers += [row["case_number"] for row in page["results"]]
-            ids += [row["id"] for row in page["results"]]
-            if len(numbers) >= cases or not page.get("next_cursor"):
+            if len(numbers) >= cases:
                 break
-            page = await timed_call(client, log, "search_cases", {"cursor": page["next_cursor"]})
-        questions.case_numbers, questions.case_ids = numbers[:cases], ids[:cases]
+            page = await follow(client, log, page)
+        questions.case_numbers = numbers[:cases]
+        questions.case_ids = [data.case_by_number[number]["id"] for number in numbers[:cases]]
         calls: list[tuple[str, dict[str, Any]]] = []
         for number in questions.conversations:
             for order in ("oldest_first", "newest_first"):

@@ -17,13 +17,13 @@ from server.settings import DEFAULT_CUSTOM_FIELDS
 
 # A tool call: name, arguments, and whether an error result is the right answer.
 Call = tuple[str, dict[str, Any], bool]
-# Share of each kind of question in the mix (relative weights).
+# Share of each kind of question in the mix (relative weights); both case kinds are get_case calls.
 MIX: dict[str, int] = {
-    "get_case_by_number": 35,
+    "case_by_number": 35,
     "get_case_messages": 25,
     "search_cases": 12,
     "lookup_profile": 10,
-    "get_case": 6,
+    "case_by_id": 6,
     "get_message": 4,
     "search_messages": 4,
     "quota_status": 4,
@@ -56,12 +56,14 @@ class Questions:
     def pick(self, rng: random.Random) -> Call:
         """One question, drawn with the weights of MIX."""
         if self.cold_numbers and rng.random() < self.cold_share:
-            return "get_case_by_number", {"case_number": rng.choice(self.cold_numbers)}, False
+            return "get_case", {"case_number": rng.choice(self.cold_numbers)}, False
         kind = rng.choices(list(MIX), weights=list(MIX.values()))[0]
-        if kind == "get_case_by_number":
+        if kind == "case_by_number":
             if rng.random() < self.unknown_share:
-                return kind, {"case_number": 9_000_000 + rng.randrange(1000)}, True
-            return kind, {"case_number": rng.choice(self.case_numbers)}, False
+                return "get_case", {"case_number": 9_000_000 + rng.randrange(1000)}, True
+            return "get_case", {"case_number": rng.choice(self.case_numbers)}, False
+        if kind == "case_by_id":
+            return "get_case", {"case_id": rng.choice(self.case_ids)}, False
         if kind == "get_case_messages":
             order = rng.choice(("oldest_first", "newest_first"))
             return kind, {"case_number": rng.choice(self.conversations), "order": order, "limit": 25}, False
@@ -69,8 +71,6 @@ class Questions:
             return kind, dict(rng.choice(self.searches)), False
         if kind == "lookup_profile":
             return kind, {"email": rng.choice(self.emails)}, False
-        if kind == "get_case":
-            return kind, {"case_id": rng.choice(self.case_ids)}, False
         if kind == "get_message":
             return kind, {"message_id": rng.choice(self.message_ids)}, False
         if kind == "search_messages":
@@ -80,6 +80,10 @@ class Questions:
 
 def _day(epoch_ms: int, shift_days: int = 0) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(epoch_ms // 1000 + shift_days * 86400))
+
+
+def _moment(epoch_ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_ms // 1000))
 
 
 def warm_questions(data: Dataset, *, cases: int, conversations: int, cold_share: float) -> Questions:
@@ -101,13 +105,13 @@ def warm_questions(data: Dataset, *, cases: int, conversations: int, cold_share:
             {"status": ["Open"], "page_size": 10},
             {"status": ["Open", "Pending"], "priority": ["High", "Urgent"], "page_size": 10},
             {"priority": ["Urgent"], "page_size": 20},
-            {"status": ["Pending"], "sort": "modified_desc", "page_size": 10},
+            {"status": ["Pending"], "sort": "modified", "page_size": 10},
         ],
         emails=emails,
         message_ids=ids,
         message_searches=[
             {"since": _day(last, -30), "until": _day(last), "sentiment": ["negative"], "page_size": 10},
-            {"since": _day(last, -7), "until": _day(last), "brand_post": False, "page_size": 10},
+            {"since": _day(last, -7), "until": _day(last), "side": "customer", "page_size": 10},
         ],
         cold_numbers=[c["caseNumber"] for c in live if c["caseNumber"] not in pool],
         cold_share=cold_share,
@@ -122,9 +126,11 @@ def all_questions(data: Dataset, rng: random.Random, *, unknown_share: float) ->
     for brand in brands:
         for status in STATUSES:
             searches.append({"status": [status], "brand": [brand], "page_size": rng.choice((5, 10, 20))})
-    for number in range(0, len(data.cases), 50):
-        low = data.cases[number]["caseNumber"]
-        searches.append({"case_number_from": low, "case_number_to": low + 49, "page_size": 50})
+    # Windows of creation time, each holding about 50 cases: many distinct searches over the whole dataset.
+    created = sorted(c["createdTime"] for c in live)
+    for start in range(0, len(created) - 1, 50):
+        low, high = created[start], created[min(start + 49, len(created) - 1)]
+        searches.append({"created_after": _moment(low), "created_before": _moment(high), "page_size": 50})
     first, last = min(data.message_times), max(data.message_times)
     windows = []
     for _ in range(40):

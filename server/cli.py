@@ -483,9 +483,11 @@ def _cannot_listen(host: str, port: int, exc: OSError) -> UsageError:
 
 
 def _serve(settings: Settings, args: argparse.Namespace, demo: bool = False) -> int:
+    from server.alloc import return_large_blocks
     from server.app import build_server
     from server.stdio import run_stdio
 
+    return_large_blocks()  # large responses' memory goes back to the system once they are read
     server = build_server(settings)
     if args.transport == "stdio":
         if demo:

@@ -1251,6 +1251,62 @@ def test_the_hostile_profile_serves_hostile_oversized_data() -> None:
         assert hostile(case["subject"])
 
 
+def test_padded_descriptions_are_each_cases_own_text_at_the_size_asked_for_and_nothing_else_changes() -> None:
+    small = {"cases": 60, "profiles": 30, "target_messages": 300, "rate_per_second": 10_000}
+    size = 8_000
+    with (
+        running_sandbox(SandboxConfig(**small)) as plain,
+        running_sandbox(SandboxConfig(**small, pad_descriptions_kb=8)) as padded,
+    ):
+        base = plain.app_state.dataset
+        numbers = ",".join(str(c["caseNumber"]) for c in base.cases)
+        served = {}
+        for running in (plain, padded):
+            url = f"{running.base_url}/api/v2/case/case-numbers?case-number={numbers}"
+            served[running.port] = {c["caseNumber"]: c for c in httpx2.get(url, headers=AUTH).json()["data"]}
+        as_given, grown = served[plain.port], served[padded.port]
+        assert len(grown) == len(base.cases) == 60
+        for number, original in as_given.items():
+            case = grown[number]
+            text = original["description"]
+            assert {k: v for k, v in case.items() if k != "description"} == {
+                k: v for k, v in original.items() if k != "description"
+            }
+            if len(text) >= size:
+                assert case["description"] == text
+            else:
+                assert len(case["description"]) == size
+                assert case["description"].startswith(f"{text} [case {number}] {text[:20]}")
+        assert sum(len(c["description"]) == size for c in grown.values()) >= 50
+        assert len({c["description"] for c in grown.values()}) == len(grown)
+        # Every route that returns cases serves the padded ones: by id and in a search page.
+        some = base.cases[3]
+        by_id = httpx2.get(f"{padded.base_url}/api/v2/case/{some['id']}", headers=AUTH).json()["data"]
+        by_id = by_id[0] if isinstance(by_id, list) else by_id
+        assert by_id["description"] == grown[some["caseNumber"]]["description"]
+        page = httpx2.post(f"{padded.base_url}/api/v2/search/CASE", headers=AUTH, json={"page": {"size": 100}}).json()[
+            "data"
+        ]["results"]
+        assert {c["caseNumber"]: c["description"] for c in page} == {
+            n: c["description"] for n, c in grown.items() if n in {r["caseNumber"] for r in page}
+        }
+        assert len(page) >= 50
+        # Messages are not touched.
+        first = some["firstMessageId"]
+        url = "/api/v2/message/byMessageId"
+        assert (
+            httpx2.get(f"{padded.base_url}{url}", params={"messageId": first}, headers=AUTH).json()
+            == httpx2.get(f"{plain.base_url}{url}", params={"messageId": first}, headers=AUTH).json()
+        )
+
+
+def test_a_negative_description_padding_is_one_line_naming_the_variable() -> None:
+    with pytest.raises(ValueError, match=r"^SPRINKLR_SANDBOX_PAD_DESCRIPTIONS_KB must not be negative$"):
+        SandboxConfig.from_env({"SPRINKLR_SANDBOX_PAD_DESCRIPTIONS_KB": "-1"})
+    assert SandboxConfig.from_env({"SPRINKLR_SANDBOX_PAD_DESCRIPTIONS_KB": "400"}).pad_descriptions_kb == 400
+    assert SandboxConfig().pad_descriptions_kb == 0
+
+
 # -- users and custom fields ------------------------------------------------------------------------------------
 
 

@@ -193,6 +193,9 @@ class SandboxConfig:
     search_page_max: int = 100
     cursor_ttl_seconds: float = 300.0
     latency_ms: float = 0.0
+    # Every case's description repeated to this many thousand characters (0: as generated), for memory benchmarks
+    # with large records. Part of the dataset, like `cases`, so not a profile knob and not adjustable at run time.
+    pad_descriptions_kb: int = 0
     associated_page_size: int = FROM_PROFILE
     associated_order: str = FROM_PROFILE
     page_start: str = FROM_PROFILE
@@ -237,7 +240,15 @@ class SandboxConfig:
         for name in ("rate_per_second", "rate_per_hour", "bulk_fetch_max", "associated_page_size", "search_page_max"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        for name in ("seed", "cases", "profiles", "target_messages", "cursor_ttl_seconds", "latency_ms"):
+        for name in (
+            "seed",
+            "cases",
+            "profiles",
+            "target_messages",
+            "cursor_ttl_seconds",
+            "latency_ms",
+            "pad_descriptions_kb",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.cases > 0 and self.profiles < 1:

@@ -149,7 +149,13 @@ class Sandbox:
     def dataset(self) -> Dataset:
         """The data as served under the knobs in force (hostile, oversize, field shapes)."""
         config = self.config
-        key = variant_key(config.status_location, config.language_values, config.hostile, config.oversize)
+        key = variant_key(
+            config.status_location,
+            config.language_values,
+            config.hostile,
+            config.oversize,
+            pad_descriptions_kb=config.pad_descriptions_kb,
+        )
         return dataset_variant(self.base_dataset, key)
 
     def reset(self) -> None:

@@ -1,4 +1,5 @@
-"""Datasets derived from a generated one: other field shapes, hostile strings everywhere, oversized records.
+"""Datasets derived from a generated one: other field shapes, hostile strings everywhere, oversized records, and
+descriptions padded to a given size.
 
 A variant is built once per base dataset and key and kept on the base, so switching profiles at run time is cheap
 after the first time. Ids, case numbers, times and flags never change: they are how things are found.
@@ -13,10 +14,10 @@ from typing import Any, Final
 from server.sandbox.data import LANGUAGE_FIELD, LANGUAGE_NAMES, TIER_FIELD, Dataset
 
 JSON = dict[str, Any]
-Key = tuple[str, str, bool, bool]
+Key = tuple[str, str, bool, bool, int]
 
 STATUS_PROPERTIES: Final = ("spr_uc_status", "spr_uc_priority", "spr_uc_type")
-PLAIN: Final[Key] = ("both", "code", False, False)
+PLAIN: Final[Key] = ("both", "code", False, False, 0)
 
 # Appended to every string in hostile mode: each thing a view might let through, in one place.
 PAYLOAD: Final = (
@@ -55,9 +56,11 @@ OVERSIZE_HIGHLIGHTS: Final = (
 _LOCK = threading.Lock()
 
 
-def variant_key(status_location: str, language_values: str, hostile: bool, oversize: bool) -> Key:
+def variant_key(
+    status_location: str, language_values: str, hostile: bool, oversize: bool, *, pad_descriptions_kb: int = 0
+) -> Key:
     """The key a variant is known by."""
-    return (status_location, language_values, hostile, oversize)
+    return (status_location, language_values, hostile, oversize, pad_descriptions_kb)
 
 
 def dataset_variant(base: Dataset, key: Key) -> Dataset:
@@ -72,7 +75,7 @@ def dataset_variant(base: Dataset, key: Key) -> Dataset:
 
 
 def _build(base: Dataset, key: Key) -> Dataset:
-    status_location, language_values, hostile, oversize = key
+    status_location, language_values, hostile, oversize, pad_kb = key
     cases, messages, fields = base.cases, base.messages, base.custom_fields
     if status_location == "top":
         cases = [_change_properties(case, _without_status) for case in cases]
@@ -93,6 +96,8 @@ def _build(base: Dataset, key: Key) -> Dataset:
         users = [spoil.value(u) for u in users]
         fields = [spoil.value(f) for f in fields]
         taint = spoil.text
+    if pad_kb:
+        cases = [_padded(case, pad_kb * 1000) for case in cases]
     if oversize:
         cases, messages, profiles = _inflate(base, cases, messages, profiles, highlights, taint)
     derived = Dataset(
@@ -198,6 +203,20 @@ class _Spoiler:
                 copied.setdefault("name", self.text(str(value["url"]).rsplit("/", 1)[-1]))
         self._objects[id(value)] = copied
         return copied
+
+
+# -- padded descriptions ----------------------------------------------------------------------------------------
+
+
+def _padded(case: JSON, size: int) -> JSON:
+    """A case whose description is its own text, then its number and text repeated, to `size` characters.
+
+    The number makes every padded description distinct (generated texts repeat), so nothing downstream can share one.
+    """
+    text = case.get("description") or ""
+    if len(text) >= size:
+        return case
+    return {**case, "description": text + _repeat(f" [case {case['caseNumber']}] {text}", size - len(text))}
 
 
 # -- oversize records ---------------------------------------------------------------------------------------------
