@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from server.models import Case
+from server.models import Case, FieldDef, User
 from server.settings import Settings
 from server.sprinklr import SprinklrClient
 
@@ -124,6 +124,18 @@ def resolve_ids(given: Iterable[str], names: Mapping[str, str | None]) -> Match:
     return Match(send, unknown)
 
 
+def user_names(users: Mapping[str, User]) -> dict[str, str | None]:
+    """User id -> name."""
+    return {user_id: user.name for user_id, user in users.items()}
+
+
+def field_names(fields: Mapping[str, FieldDef], configured: Mapping[str, str]) -> dict[str, str | None]:
+    """Custom field id -> name: configured names (SPRINKLR_MCP_CUSTOM_FIELDS) win over CUSTOM_FIELD search."""
+    names: dict[str, str | None] = {field_id: field.name for field_id, field in fields.items()}
+    names.update({field_id: name for name, field_id in configured.items()})
+    return names
+
+
 class Catalog:
     """Names and values of one account, from the client's cached directory reads."""
 
@@ -143,13 +155,11 @@ class Catalog:
 
     async def user_names(self) -> dict[str, str | None]:
         """User id -> name, from USER search (one read per cache period)."""
-        return {user_id: user.name for user_id, user in (await self._client.users()).items()}
+        return user_names(await self._client.users())
 
     async def field_names(self) -> dict[str, str | None]:
         """Custom field id -> name: configured names win, then CUSTOM_FIELD search."""
-        names: dict[str, str | None] = {fid: f.name for fid, f in (await self._client.custom_fields()).items()}
-        names.update({field_id: name for name, field_id in self.field_ids.items()})
-        return names
+        return field_names(await self._client.custom_fields(), self.field_ids)
 
     async def values(self) -> Values:
         """The values of every filterable field: picklist options and what the latest cases carry."""

@@ -105,8 +105,14 @@ class ArgumentChecks:
                     f"It takes: {', '.join(sorted(allowed)) or 'no arguments'}."
                 )
         result = await call_next(ctx)
-        # The runner hands back the serialized result; a handler may also return the model.
-        data = result.model_dump(by_alias=True) if isinstance(result, CallToolResult) else result
+        # The runner hands back the serialized result; a handler may also return the model. Only an error is
+        # looked into (and dumped): answers pass untouched, this is every call's path.
+        if isinstance(result, CallToolResult):
+            if not result.is_error:
+                return result
+            data: Any = result.model_dump(by_alias=True)
+        else:
+            data = result
         if not isinstance(data, dict) or not data.get("isError"):
             return result
         blocks = data.get("content") or []

@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import httpx2 as httpx
+from cachetools import LRUCache
 from pydantic import ValidationError
 
 from server import call
@@ -44,6 +45,7 @@ from server.transport import PRIORITY_EXTENSION
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", Case, Message, Profile, User, FieldDef)
+D = TypeVar("D", User, FieldDef)
 SearchEntity = Literal["CASE", "MESSAGE", "PROFILE", "USER", "CUSTOM_FIELD"]
 ProgressFn = Callable[[int, int], Awaitable[None]]
 JSON = dict[str, Any]
@@ -51,8 +53,12 @@ JSON = dict[str, Any]
 BULK_FETCH_BATCH = 100
 # Messages a bulk fetch left out that one call asks for again, one by one.
 SINGLE_RETRIES = 10
-# Directory-like reads (users, custom fields) follow at most this many pages.
+# Directory-like reads (users, custom fields) follow at most this many pages, and keep this many parsed in memory.
 DIRECTORY_PAGES = 5
+DIRECTORY_KEPT = DIRECTORY_PAGES * 100
+# Parsed models kept for payloads served again from the memory cache: how many, and how much text one may hold.
+PARSED_KEPT = 64
+PARSED_TEXT_LIMIT = 8_000
 # Sprinklr forgets a search cursor after 5 minutes; ours are not trusted past 4.5.
 CURSOR_LIFETIME = 270.0
 HOURS = 3600.0
@@ -144,6 +150,10 @@ class SprinklrClient:
         self._env = tenant.env
         self._findings = findings or FindingsStore(None)
         self._ttl = ttl or TTL()
+        # Users and custom fields, parsed, for the cache period (small: at most DIRECTORY_KEPT of each).
+        self._directories: dict[str, tuple[float, list[Any]]] = {}
+        self._indexes: dict[str, tuple[Sequence[Any], Mapping[str, Any]]] = {}
+        self._parsed: LRUCache[int, tuple[Any, Any]] = LRUCache(maxsize=PARSED_KEPT)
         self.upstream_calls = 0
 
     @property
@@ -223,13 +233,24 @@ class SprinklrClient:
         return Answer(data, errors, len(response.content), data is not payload)
 
     def _parse(self, model: type[M], raw: Any, what: str) -> M:
-        """The wire model of a payload; a payload that cannot be shown raises (and is never cached)."""
+        """The wire model of a payload; a payload that cannot be shown raises (and is never cached).
+
+        A payload the memory cache hands back again is the same object: its model is kept (for small payloads
+        only, a few dozen at most, so the memo stays far below the cache's bound) and handed back as well.
+        """
+        kept = self._parsed.get(id(raw))
+        # The entry holds the payload itself, so its id cannot be another object's while the entry lives.
+        if kept is not None and kept[0] is raw and isinstance(kept[1], model):
+            return kept[1]
         try:
-            return model.model_validate(raw)
+            parsed = model.model_validate(raw)
         except ValidationError:
             raise SprinklrError(
                 f"Sprinklr's answer for {what} was missing its identifier or was malformed; it cannot be shown."
             ) from None
+        if isinstance(raw, dict) and sum(len(v) for v in raw.values() if isinstance(v, str)) <= PARSED_TEXT_LIMIT:
+            self._parsed[id(raw)] = (raw, parsed)
+        return parsed
 
     async def _cached(
         self,
@@ -543,20 +564,34 @@ class SprinklrClient:
             )
         return found[0]
 
-    async def users(self) -> dict[str, User]:
-        """Every user (agent or bot) by id, for showing names instead of ids; {} if Sprinklr will not list them."""
-        return {user.id: user for user in await self._directory("USER", User)}
+    async def users(self) -> Mapping[str, User]:
+        """Every user (agent or bot) by id, for showing names instead of ids; {} if Sprinklr will not list them.
 
-    async def custom_fields(self) -> dict[str, FieldDef]:
+        The same mapping object while the directory is kept, so callers can recognise what they built from it.
+        """
+        return self._by_id("USER", await self._directory("USER", User))
+
+    async def custom_fields(self) -> Mapping[str, FieldDef]:
         """Every custom field definition by id (names and picklist options); {} if Sprinklr will not list them."""
-        return {item.id: item for item in await self._directory("CUSTOM_FIELD", FieldDef)}
+        return self._by_id("CUSTOM_FIELD", await self._directory("CUSTOM_FIELD", FieldDef))
 
-    async def _directory(self, entity: Literal["USER", "CUSTOM_FIELD"], model: type[M]) -> list[M]:
+    def _by_id(self, entity: str, items: Sequence[D]) -> Mapping[str, D]:
+        kept = self._indexes.get(entity)
+        if kept is not None and kept[0] is items:
+            return cast(Mapping[str, D], kept[1])
+        index = {item.id: item for item in items}
+        self._indexes[entity] = (items, index)
+        return index
+
+    async def _directory(self, entity: Literal["USER", "CUSTOM_FIELD"], model: type[D]) -> list[D]:
         """A directory-like entity, read once per cache period (a refusal is remembered too, and costs no retries).
 
         Names are a convenience: when the quota or the call's cap leaves no room for them, ids are shown instead
         and the directory is read another time.
         """
+        kept = self._directories.get(entity)
+        if kept is not None and kept[0] > call.now():
+            return cast(list[D], kept[1])  # stored under this entity, of this model; callers only read it
         try:
             rows = await self._cached("directory", (entity,), lambda: self._read_directory(entity), self._ttl.directory)
         except (RateLimited, CallCapReached) as exc:
@@ -568,6 +603,10 @@ class SprinklrClient:
                 found.append(model.model_validate(row))
             except ValidationError:
                 continue
+        if len(found) <= DIRECTORY_KEPT:
+            # Parsed once per period, and kept out of the shared cache's eviction: a page of large records would
+            # otherwise push the names out and every page would read them again.
+            self._directories[entity] = (call.now() + self._ttl.directory, found)
         return found
 
     async def _read_directory(self, entity: Literal["USER", "CUSTOM_FIELD"]) -> tuple[Any, int]:

@@ -7,6 +7,7 @@ servers with the same key and environment share; anything else shares nothing. T
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -28,12 +29,17 @@ class Tenant:
     @property
     def id(self) -> str:
         """An opaque, stable name for this tenant, safe to write to disk, logs and Redis key names."""
-        material = f"{self.env}\n{self.api_root}\n{self.key_hash}".encode()
-        return hashlib.sha256(material).hexdigest()[:24]
+        return _tenant_id(self.env, self.api_root, self.key_hash)
 
     def key(self, kind: str, *parts: str | int) -> CacheKey:
         """The cache key of one kind of entry (e.g. 'case-n', 48213) in this tenant's namespace."""
         return CacheKey(self.id, kind, tuple(str(part) for part in parts))
+
+
+@functools.lru_cache(maxsize=64)
+def _tenant_id(env: str, api_root: str, key_hash: str) -> str:
+    # Made on every cache key: hashed once per tenant, not once per key.
+    return hashlib.sha256(f"{env}\n{api_root}\n{key_hash}".encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,12 +18,13 @@ from pydantic import Field
 from server import call
 from server.catalog import Role, Values, normalise, resolve_ids
 from server.errors import BadRequest, SprinklrError
-from server.models import Case, Message
+from server.models import Case
 from server.sprinklr import SprinklrClient, digest
 from tools.args import CaseId, CaseNumber, ChannelId, Detail, LastDays, Moment, Offset, PageSize, Words, one_of, window
-from tools.common import Deps, deps, fit, now, result
+from tools.common import Deps, deps, fit, kept_view, now, result
 from tools.text import Code, code, label
-from tools.views import CaseRow, Page, activity, case_row, case_view
+from tools.views import CaseRow, Page, case_row, case_view, conversation_facts
+from tools.views import activity as summarise
 
 Sort = Literal["newest", "oldest", "modified"]
 CountBy = Literal["status", "priority", "type", "brand", "language", "country", "queue", "assignee"]
@@ -45,22 +46,21 @@ async def get_case(
     d = deps(ctx)
     case = await read_case(d.client, case_number, case_id, fresh=fresh)
     full = detail == "full"
-    view = case_view(
+    names = await d.names()
+    limit = d.text_limit if full else max(500, d.budget_chars // 4)
+    view = kept_view(
         case,
-        await d.names(),
-        d.settings.custom_fields,
-        full=full,
-        limit=d.text_limit if full else max(500, d.budget_chars // 4),
-        pii=d.pii,
+        names,
+        ("case", full, limit, d.pii),
+        lambda: case_view(case, names, d.settings.custom_fields, full=full, limit=limit, pii=d.pii),
     )
-    messages = await _conversation(d.client, case, read=activity)
-    if messages is not None:
-        view.activity = _activity(messages)
+    facts = await conversation_facts_of(d.client, case, read=activity)
+    extra = {"activity": summarise(facts, now())} if facts is not None else None
     # Only code-shaped values go in the head line: anything else is upstream text, shown fenced in the body.
     codes = [str(v) for v in (view.status, view.priority, view.type) if isinstance(v, Code)]
     head = " · ".join([f"Case {case.case_number}", *codes])
     conversation = ("get_case_messages", {"case_number": case.case_number, "order": "newest_first"})
-    return result(view, head, d, next_call=conversation, next_label="Conversation")
+    return result(view, head, d, next_call=conversation, next_label="Conversation", extra=extra)
 
 
 async def read_case(client: SprinklrClient, number: int | None, case_id: str | None, *, fresh: bool = False) -> Case:
@@ -71,19 +71,25 @@ async def read_case(client: SprinklrClient, number: int | None, case_id: str | N
     return await client.case_by_id(case_id, fresh=fresh)
 
 
-async def _conversation(client: SprinklrClient, case: Case, *, read: bool) -> list[Message] | None:
-    """The whole conversation: read when asked, else only if every message is already cached (no call)."""
-    if read:
-        ids = await client.case_message_ids(case.id)
-        return await client.messages(ids.ids)
-    ids_cached = await client.peek_message_ids(case.id)
-    if ids_cached is None:
+async def conversation_facts_of(client: SprinklrClient, case: Case, *, read: bool) -> dict[str, Any] | None:
+    """Who spoke when in a case's conversation: read it when asked; else from what is cached (no call).
+
+    The facts are kept beside the message ids (one small entry), so a case shown again does not parse its whole
+    conversation again.
+    """
+    ids = (await client.case_message_ids(case.id)).ids if read else await client.peek_message_ids(case.id)
+    if ids is None:
         return None
-    return await client.peek_messages(ids_cached)
-
-
-def _activity(messages: list[Message]) -> Any:
-    return activity(messages, now())
+    kept = await client.recall("facts", case.id, len(ids), ids[-1] if ids else "")
+    if isinstance(kept, dict):
+        return kept
+    messages = await client.messages(ids) if read else await client.peek_messages(ids)
+    if messages is None:
+        return None
+    facts = conversation_facts(messages)
+    if facts is not None:
+        await client.keep("facts", (case.id, len(ids), ids[-1] if ids else ""), facts, 400, 6 * 3600.0)
+    return facts
 
 
 class CaseList(Page):

@@ -9,24 +9,29 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
+from cachetools import LRUCache
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel
 
 from server import call
-from server.catalog import Catalog
+from server.catalog import Catalog, field_names, user_names
 from server.runtime import AppContext
 from server.settings import Settings
 from server.sprinklr import SprinklrClient
-from tools.text import fence_context, line, new_fence_id
-from tools.views import UNTRUSTED_NOTE, Names, Page
+from tools.text import HOLD, Fenced, fence_context, fence_text, line, new_fence_id
+from tools.views import UNTRUSTED_NOTE, Names, Page, View
 
+V = TypeVar("V", bound=Page)
 META = ("read_at", "notes", "cut", "next")
+# The last few Names built, with the directories and settings they were built from (compared by identity).
+_names: list[tuple[object, object, object, Names]] = []
+_NO_USERS: dict[str, Any] = {}
 _FENCED = re.compile(r"^(<<untrusted:[0-9a-f]+>>)(.*)(<</untrusted:[0-9a-f]+>>)$", re.DOTALL)
 # Rounds of cutting before giving up on a result that will not shrink (it never happens with real views).
 _MAX_CUTS = 60
@@ -57,12 +62,41 @@ class Deps:
         return max(1000, self.budget_chars - 2000)
 
     async def names(self, *, users: bool = True) -> Names:
-        """Names for user, custom-field and queue ids (cached reads; at most one call per kind per period)."""
-        return Names(
-            users=await self.catalog.user_names() if users else {},
-            fields=await self.catalog.field_names(),
+        """Names for user, custom-field and queue ids (cached reads; at most one call per kind per period).
+
+        The same Names while the directories and settings are the same, so views built with it can be kept.
+        """
+        people = await self.client.users() if users else _NO_USERS
+        fields = await self.client.custom_fields()
+        for kept_people, kept_fields, kept_settings, made in _names:
+            if kept_people is people and kept_fields is fields and kept_settings is self.settings:
+                return made
+        made = Names(
+            users=user_names(people),
+            fields=field_names(fields, self.settings.custom_fields),
             queues=self.catalog.queue_names,
         )
+        _names[:] = [(people, fields, self.settings, made), *_names[:3]]
+        return made
+
+
+# Views of records the memory cache hands back again, keyed by the record object and how it is shown. Small: views
+# are bounded by the output budget, and only records the client keeps parsed (small ones) come back as the same
+# object. Views hold no fence marks (those are added when a result is dumped), so a kept view is safe to share.
+_views: LRUCache[tuple[int, Hashable], tuple[object, object, Page]] = LRUCache(maxsize=64)
+
+
+def kept_view(record: object, names: Names, variant: Hashable, build: Callable[[], V]) -> V:
+    """The view of `record` shown as `variant` with `names`, built once; shared, so callers must not change it
+    (result() does not: it adds what differs per call beside the view)."""
+    key = (id(record), variant)
+    kept = _views.get(key)
+    # The entry holds the record and names themselves, so neither id can be another object's while it lives.
+    if kept is not None and kept[0] is record and kept[1] is names and isinstance(kept[2], Page):
+        return cast(V, kept[2])
+    view = build()
+    _views[key] = (record, names, view)
+    return view
 
 
 def deps(ctx: Context) -> Deps:
@@ -90,40 +124,133 @@ def result(
     next_call: tuple[str, dict[str, Any]] | None = None,
     next_label: str = "Next page",
     untrusted: bool = True,
+    extra: Mapping[str, View] | None = None,
 ) -> CallToolResult:
-    """A tool result: the view as structured content and as text (head, the view or its `body` field, then the next
-    call, notes and when the data was read), within the output budget."""
+    """A tool result: the view as structured content and as text (head, the view or its `body` field, `extra`
+    fields after it, then the next call, notes and when the data was read), within the output budget.
+
+    The view is not changed: it may be shared (kept_view). Its dump and text are made once per view object, with
+    each fenced value held as an object in its slot (out of band: no character a value could contain marks it), and
+    every result fills the slots with its own fence id.
+    """
     scope = call.current()
+    meta: dict[str, Any] = {}
     if scope.oldest_read is not None:
-        view.read_at = datetime.fromtimestamp(scope.oldest_read, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    view.notes = [n for n in (line(note, 300) for note in scope.notes) if n] or None
+        meta["read_at"] = datetime.fromtimestamp(scope.oldest_read, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    notes = [str(n) for n in (line(note, 300) for note in scope.notes) if n]
+    if notes:
+        meta["notes"] = notes
     if next_call is not None:
-        view.next = {"tool": next_call[0], "arguments": next_call[1]}
+        meta["next"] = {"tool": next_call[0], "arguments": next_call[1]}
     fence = new_fence_id()
-    structured = view.model_dump(mode="json", exclude_none=True, context=fence_context(fence))
+    template = _template(view, body)
+    structured = _fill(template.structured, fence)
+    lines = list(template.lines)
+    for name, part in (extra or {}).items():
+        held = part.model_dump(mode="python", exclude_none=True, context=HOLD)
+        structured[name] = _fill(held, fence)
+        if body is None:
+            lines += _lines({name: held}, 0)
+    structured.update(meta)
+    text = _assemble(head, lines, fence, structured, next_call, next_label)
     # The note that explains fences is part of what the model reads, so it counts against the budget too.
     budget = d.budget_chars - (len(UNTRUSTED_NOTE) + 3 if untrusted else 0)
-    text = _text(structured, head, body, next_call, next_label)
     if len(text) > budget:
-        rows = len(structured[body]) if body and isinstance(structured.get(body), list) else None
-        cuts: list[str] = []
-        for _ in range(_MAX_CUTS):
-            if not _cut_largest(structured, len(text) - budget, cuts):
-                break
-            structured["cut"] = cuts
-            text = _text(structured, head, body, next_call, next_label)
-            if len(text) <= budget:
-                break
-        left = structured.get(body) if body else None
-        dropped = rows - len(left) if rows is not None and isinstance(left, list) else 0
-        if dropped > 0 and next_call is not None and isinstance(next_call[1].get("offset"), int):
-            # Rows the budget cut off this page are the first of the next: the next call starts at them.
-            next_call = (next_call[0], {**next_call[1], "offset": next_call[1]["offset"] - dropped})
-            structured["next"] = {"tool": next_call[0], "arguments": next_call[1]}
-            text = _text(structured, head, body, next_call, next_label)
+        text, next_call = _within(structured, head, body, next_call, next_label, budget)
     if untrusted and "<<untrusted:" in text:
         text += f"\n({UNTRUSTED_NOTE})"
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A view dumped once: its structured content and its text lines, fenced values held as objects in slots."""
+
+    structured: dict[str, Any]
+    lines: list[list[str | Fenced]]
+
+
+# Templates of the views most recently shown, by view object (held, so its id cannot be another's meanwhile).
+_templates: LRUCache[tuple[int, str | None], tuple[Page, _Template]] = LRUCache(maxsize=64)
+
+
+def _template(view: Page, body: str | None) -> _Template:
+    key = (id(view), body)
+    kept = _templates.get(key)
+    if kept is not None and kept[0] is view:
+        return kept[1]
+    held = view.model_dump(mode="python", exclude_none=True, exclude=set(META), context=HOLD)
+    shown = held.get(body) if body else held
+    made = _Template(held, _lines(shown, 0))
+    _templates[key] = (view, made)
+    return made
+
+
+def _fill(value: Any, fence: str) -> Any:
+    """A copy of held content with every Fenced value between this result's marks (JSON-ready)."""
+    if type(value) is Fenced:
+        return fence_text(value, fence)
+    if isinstance(value, dict):
+        return {key: _fill(item, fence) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fill(item, fence) for item in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _assemble(
+    head: str,
+    lines: list[list[str | Fenced]],
+    fence: str,
+    structured: dict[str, Any],
+    next_call: tuple[str, dict[str, Any]] | None,
+    next_label: str,
+) -> str:
+    """The text: head, the body's lines with this result's fence, then the footer lines."""
+    parts = [head] if head else []
+    parts += ["".join(fence_text(p, fence) if type(p) is Fenced else p for p in line) for line in lines]
+    parts += _footer(structured, next_call, next_label)
+    return "\n".join(parts)
+
+
+def _footer(structured: dict[str, Any], next_call: tuple[str, dict[str, Any]] | None, next_label: str) -> list[str]:
+    footer = []
+    if next_call is not None:
+        footer.append(next_line(*next_call, label=next_label))
+    if structured.get("cut"):
+        footer.append("Cut to fit the output budget: " + "; ".join(structured["cut"]) + ".")
+    footer += [f"Note: {note}" for note in structured.get("notes") or []]
+    if structured.get("read_at"):
+        footer.append(f"Read from Sprinklr at {structured['read_at']}.")
+    return footer
+
+
+def _within(
+    structured: dict[str, Any],
+    head: str,
+    body: str | None,
+    next_call: tuple[str, dict[str, Any]] | None,
+    next_label: str,
+    budget: int,
+) -> tuple[str, tuple[str, dict[str, Any]] | None]:
+    """Cut the largest strings and lists of `structured` (in place) until its text fits; the text and next call."""
+    text = _text(structured, head, body, next_call, next_label)
+    rows = len(structured[body]) if body and isinstance(structured.get(body), list) else None
+    cuts: list[str] = []
+    for _ in range(_MAX_CUTS):
+        if len(text) <= budget or not _cut_largest(structured, len(text) - budget, cuts):
+            break
+        structured["cut"] = cuts
+        text = _text(structured, head, body, next_call, next_label)
+    left = structured.get(body) if body else None
+    dropped = rows - len(left) if rows is not None and isinstance(left, list) else 0
+    if dropped > 0 and next_call is not None and isinstance(next_call[1].get("offset"), int):
+        # Rows the budget cut off this page are the first of the next: the next call starts at them.
+        next_call = (next_call[0], {**next_call[1], "offset": next_call[1]["offset"] - dropped})
+        structured["next"] = {"tool": next_call[0], "arguments": next_call[1]}
+        text = _text(structured, head, body, next_call, next_label)
+    return text, next_call
 
 
 def _text(
@@ -134,15 +261,7 @@ def _text(
     next_label: str = "Next page",
 ) -> str:
     data = structured.get(body) if body else {k: v for k, v in structured.items() if k not in META}
-    parts = [head, render(data)]
-    if next_call is not None:
-        parts.append(next_line(*next_call, label=next_label))
-    if structured.get("cut"):
-        parts.append("Cut to fit the output budget: " + "; ".join(structured["cut"]) + ".")
-    for note in structured.get("notes") or []:
-        parts.append(f"Note: {note}")
-    if structured.get("read_at"):
-        parts.append(f"Read from Sprinklr at {structured['read_at']}.")
+    parts = [head, render(data), *_footer(structured, next_call, next_label)]
     return "\n".join(part for part in parts if part)
 
 
@@ -224,31 +343,46 @@ def fit(views: Sequence[BaseModel], budget_chars: int) -> int:
 
 def render(value: Any, indent: int = 0) -> str:
     """A compact, YAML-like text form of structured content: one field per line, lists as '- '."""
+    return "\n".join("".join(map(str, line)) for line in _lines(value, indent))
+
+
+def _lines(value: Any, indent: int) -> list[list[str | Fenced]]:
+    """The text form as lines of parts: plain text, and Fenced values held for the result's fence."""
     pad = "  " * indent
-    lines: list[str] = []
+    lines: list[list[str | Fenced]] = []
     if isinstance(value, dict):
         for key, item in value.items():
             if item is None or item == [] or item == {}:
                 continue
             if isinstance(item, list) and all(not isinstance(v, dict | list) for v in item):
-                lines.append(f"{pad}{key}: {', '.join(_scalar(v) for v in item)}")
+                row: list[str | Fenced] = [f"{pad}{key}: "]
+                for number, scalar in enumerate(item):
+                    row += [", ", _scalar(scalar)] if number else [_scalar(scalar)]
+                lines.append(row)
             elif isinstance(item, dict | list):
-                lines.append(f"{pad}{key}:")
-                lines.append(render(item, indent + 1))
+                lines.append([f"{pad}{key}:"])
+                lines += _lines(item, indent + 1)
             else:
-                lines.append(f"{pad}{key}: {_scalar(item)}")
+                lines.append([f"{pad}{key}: ", _scalar(item)])
     elif isinstance(value, list):
         for item in value:
             if isinstance(item, dict):
-                lines.append(f"{pad}- {render(item, indent + 1).lstrip()}")
+                inner = _lines(item, indent + 1)
+                if inner:
+                    first = inner[0]
+                    # The first field of an item takes the dash, in place of its indentation.
+                    lines.append([f"{pad}- ", str(first[0]).lstrip(), *first[1:]])
+                    lines += inner[1:]
             else:
-                lines.append(f"{pad}- {_scalar(item)}")
+                lines.append([f"{pad}- ", _scalar(item)])
     elif value is not None:
-        lines.append(f"{pad}{_scalar(value)}")
-    return "\n".join(line for line in lines if line.strip())
+        lines.append([pad, _scalar(value)])
+    return lines
 
 
-def _scalar(value: Any) -> str:
+def _scalar(value: Any) -> str | Fenced:
+    if type(value) is Fenced:
+        return value
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)

@@ -86,7 +86,14 @@ class Fenced(_Checked):
 
 def _wrap(value: Fenced, info: SerializationInfo) -> str:
     context = info.context if isinstance(info.context, dict) else {}
-    nonce = context.get("fence") or "0"
+    if context.get("hold"):
+        # Dumped as a template (tools/common.py): the value stays a Fenced object, a slot filled per result.
+        return value
+    return fence_text(value, context.get("fence") or "0")
+
+
+def fence_text(value: str, nonce: str) -> str:
+    """Text between this result's untrusted-content marks."""
     return f"<<untrusted:{nonce}>>{value}<</untrusted:{nonce}>>"
 
 
@@ -114,6 +121,10 @@ def new_fence_id() -> str:
 def fence_context(fence_id: str) -> dict[str, str]:
     """The serialisation context that wraps Fenced fields with this result's marks."""
     return {"fence": fence_id}
+
+
+# The serialisation context that keeps Fenced values as objects (out of band), to be wrapped later, per result.
+HOLD: dict[str, bool] = {"hold": True}
 
 
 def clean(text: str, *, keep_breaks: bool = False) -> str:

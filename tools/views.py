@@ -367,28 +367,40 @@ def without_repeats(views: list[MessageView]) -> list[MessageView]:
     return lean
 
 
-def activity(messages: Sequence[Message], now: datetime) -> Activity | None:
-    """Who spoke when: counts by side, time to first reply, and whether the customer is waiting for an answer."""
-    timed = sorted((m for m in messages if m.when is not None), key=lambda m: m.when or now)
+def conversation_facts(messages: Sequence[Message]) -> dict[str, Any] | None:
+    """What the activity summary is made of, as plain JSON (kept in the cache: far smaller than the messages)."""
+    timed = sorted((m for m in messages if m.when is not None), key=lambda m: m.when or datetime.min)
     if not timed:
         return None
-    customer = [m for m in timed if m.brand_post is False]
-    brand = [m for m in timed if m.brand_post is True]
-    first_response = None
-    if customer:
-        replies = [m for m in brand if (m.when or now) >= (customer[0].when or now)]
-        if replies:
-            first_response = duration(((replies[0].when or now) - (customer[0].when or now)).total_seconds())
-    last = timed[-1]
-    waiting = last.brand_post is False
+    customer = [m.when.timestamp() for m in timed if m.brand_post is False and m.when]
+    brand = [m.when.timestamp() for m in timed if m.brand_post is True and m.when]
+    replies = [t for t in brand if customer and t >= customer[0]]
+    return {
+        "customer": len(customer),
+        "brand": len(brand),
+        "first_response": replies[0] - customer[0] if replies else None,
+        "last_customer": customer[-1] if customer else None,
+        "last_brand": brand[-1] if brand else None,
+        "last_side": None if timed[-1].brand_post is None else "brand" if timed[-1].brand_post else "customer",
+        "last_time": timed[-1].when.timestamp() if timed[-1].when else None,
+    }
+
+
+def activity(facts: dict[str, Any], now: datetime) -> Activity:
+    """Who spoke when: counts by side, time to first reply, and whether the customer is waiting for an answer."""
+
+    def moment(stamp: float | None) -> str | None:
+        return None if stamp is None else iso(datetime.fromtimestamp(stamp, UTC))
+
+    waiting = facts["last_side"] == "customer"
     return Activity(
-        customer_messages=len(customer),
-        brand_messages=len(brand),
-        first_response=first_response,
-        last_customer_message=iso(customer[-1].when) if customer else None,
-        waiting_on_brand=waiting if last.brand_post is not None else None,
-        waiting_for=duration((now - (last.when or now)).total_seconds()) if waiting else None,
-        last_brand_message=iso(brand[-1].when) if brand else None,
+        customer_messages=facts["customer"],
+        brand_messages=facts["brand"],
+        first_response=duration(facts["first_response"]) if facts["first_response"] is not None else None,
+        last_customer_message=moment(facts["last_customer"]),
+        waiting_on_brand=waiting if facts["last_side"] is not None else None,
+        waiting_for=duration(now.timestamp() - facts["last_time"]) if waiting and facts["last_time"] else None,
+        last_brand_message=moment(facts["last_brand"]),
     )
 
 
