@@ -126,8 +126,13 @@ def sftp_server(demo: DemoArchive, tmp_path: Path) -> Iterator[SftpServer]:
     try:
         yield SftpServer(port, host_key, recorder, known_hosts)
     finally:
-        holder["server"].close()
-        asyncio.run_coroutine_threadsafe(holder["server"].wait_closed(), loop).result(10)
+
+        async def stop() -> None:
+            # On the server's own loop: closing an asyncio server from another thread races its wake-ups.
+            holder["server"].close()
+            await holder["server"].wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
 
