@@ -51,6 +51,8 @@ ProgressFn = Callable[[int, int], Awaitable[None]]
 JSON = dict[str, Any]
 
 BULK_FETCH_BATCH = 100
+# Requests a conversation's id paging leaves to the same call for reading the messages (a page of them in bulk).
+ROOM_AFTER_IDS = 3
 # Messages a bulk fetch left out that one call asks for again, one by one.
 SINGLE_RETRIES = 10
 # Directory-like reads (users, custom fields) follow at most this many pages, and keep this many parsed in memory.
@@ -381,7 +383,8 @@ class SprinklrClient:
         scope = call.current()
         complete = False
         while True:
-            if not scope.room():
+            # A few requests are left for what the call does with the ids (reading the messages themselves).
+            if not scope.room(ROOM_AFTER_IDS + 1):
                 break
             params = {"id": case_id} if cursor is None else {"id": case_id, "cursor": str(cursor)}
             answer = await self._call(
