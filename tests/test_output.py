@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.shared.exceptions import MCPError
 
 from server.app import build_server
 from server.sandbox.data import QUEUES, Dataset
@@ -418,3 +419,25 @@ async def test_over_stdio_a_model_reading_only_text_walks_a_conversation_and_is_
     assert closing.is_error
     assert text_of(closing).startswith("This server is read-only: it cannot close cases")
     assert sandbox.stats()["writes"] == []
+
+
+@pytest.mark.parametrize(
+    ("prompt", "arguments", "says"),
+    [
+        ("summarize_case", {"case_number": "abc"}, "takes case_number as a positive number in digits"),
+        ("summarize_case", {"case_number": "²"}, "takes case_number as a positive number in digits"),
+        ("summarize_case", {}, "needs case_number"),
+        ("customer_history", {"case_number": "0"}, "takes case_number as a positive number in digits"),
+        ("customer_history", {"email": "not an address"}, "takes email as an address"),
+    ],
+)
+async def test_a_prompt_with_a_bad_argument_says_what_is_allowed(
+    client: Client, prompt: str, arguments: dict[str, str], says: str
+) -> None:
+    with pytest.raises(MCPError) as refused:
+        await client.get_prompt(prompt, arguments)
+    assert says in str(refused.value)
+    assert "Internal" not in str(refused.value)
+    # And the server goes on serving.
+    fine = await client.get_prompt("summarize_case", {"case_number": "48213"})
+    assert "case_number=48213" in fine.messages[0].content.text  # type: ignore[union-attr]
