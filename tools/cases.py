@@ -23,11 +23,13 @@ from server.sprinklr import SprinklrClient, digest
 from tools.args import CaseId, CaseNumber, ChannelId, Detail, LastDays, Moment, Offset, PageSize, Words, one_of, window
 from tools.common import Deps, deps, fit, kept_view, now, result
 from tools.text import Code, code, label
-from tools.views import CaseRow, Page, case_row, case_view, conversation_facts
+from tools.views import CaseRow, CaseView, Page, case_row, case_view, conversation_facts
 from tools.views import activity as summarise
 
 Sort = Literal["newest", "oldest", "modified"]
 CountBy = Literal["status", "priority", "type", "brand", "language", "country", "queue", "assignee"]
+# Records whose text is longer than this are not kept with their views (tools/common.py: kept_view).
+KEPT_TEXT_LIMIT = 8_000
 # A count asks Sprinklr once per value: the most frequent values of a many-valued field are counted, not all.
 MAX_GROUPS = 12
 
@@ -48,12 +50,12 @@ async def get_case(
     full = detail == "full"
     names = await d.names()
     limit = d.text_limit if full else max(500, d.budget_chars // 4)
-    view = kept_view(
-        case,
-        names,
-        ("case", full, limit, d.pii),
-        lambda: case_view(case, names, d.settings.custom_fields, full=full, limit=limit, pii=d.pii),
-    )
+    def build() -> CaseView:
+        return case_view(case, names, d.settings.custom_fields, full=full, limit=limit, pii=d.pii)
+
+    # Only small records are kept with their view: a large one would hold its whole text outside the cache bound.
+    small = len(case.description or "") + len(case.subject or "") <= KEPT_TEXT_LIMIT
+    view = kept_view(case, names, ("case", full, limit, d.pii), build) if small else build()
     facts = await conversation_facts_of(d.client, case, read=activity)
     extra = {"activity": summarise(facts, now())} if facts is not None else None
     # Only code-shaped values go in the head line: anything else is upstream text, shown fenced in the body.
