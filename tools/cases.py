@@ -50,6 +50,7 @@ async def get_case(
     full = detail == "full"
     names = await d.names()
     limit = d.text_limit if full else max(500, d.budget_chars // 4)
+
     def build() -> CaseView:
         return case_view(case, names, d.settings.custom_fields, full=full, limit=limit, pii=d.pii)
 
