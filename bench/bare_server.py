@@ -64,8 +64,14 @@ def build_bare_server() -> MCPServer:
 
 
 def main() -> None:
-    """Serve the bare server over stdio until stdin closes, started the same way as `sprinklr-mcp serve`."""
-    anyio.run(build_bare_server().run_stdio_async)
+    """Serve the bare server over stdio until stdin closes: over the SDK's own stdio transport, or with
+    BENCH_TRANSPORT=ours over ours (server/stdio.py), to tell our transport's gain from our code's cost."""
+    if os.environ.get("BENCH_TRANSPORT") == "ours":
+        from server.stdio import run_stdio
+
+        anyio.run(run_stdio, build_bare_server())
+    else:
+        anyio.run(build_bare_server().run_stdio_async)
 
 
 if __name__ == "__main__":

@@ -8,16 +8,22 @@ wait forever. JSON-RPC 2.0 says both get an error reply with id null; MCP forbid
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import io
 import json
 import os
+import select
+import stat
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, TextIO, cast
 
 import anyio
+
+if sys.platform != "win32":
+    import fcntl
 from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 from mcp.shared._stream_protocols import ReadStream, WriteStream
@@ -92,8 +98,9 @@ def is_null_id_request(line: str) -> bool:
 class AnswerNullIds(anyio.AsyncFile[str]):
     """The wire's lines, except that a request with `"id": null` is answered here (Invalid Request) and dropped."""
 
-    def __init__(self, fp: IO[str]) -> None:
-        super().__init__(fp)
+    def __init__(self, source: anyio.AsyncFile[str]) -> None:
+        super().__init__(source.wrapped)
+        self._source = source
         self._out: WriteStream[SessionMessage] | None = None
         self._ready = anyio.Event()
 
@@ -103,7 +110,7 @@ class AnswerNullIds(anyio.AsyncFile[str]):
         self._ready.set()
 
     async def __aiter__(self) -> AsyncIterator[str]:
-        async for line in super().__aiter__():
+        async for line in self._source:
             if not is_null_id_request(line):
                 yield line
                 continue
@@ -111,6 +118,104 @@ class AnswerNullIds(anyio.AsyncFile[str]):
             assert self._out is not None  # set together with the event
             message = 'Invalid Request: "id" must be a string or a number; MCP requests may not have a null id'
             await self._out.send(_error(INVALID_REQUEST, message))
+
+
+# -- the wire ----------------------------------------------------------------------------------------------------------
+#
+# The SDK reads and writes stdio through worker threads: three thread hops per answered request (read a line, write,
+# flush), about 125 us each on a 2-core machine, more than our own code spends on a cached answer. When the wire is a
+# pipe or a socket (as MCP hosts start servers), the event loop waits on the descriptor itself instead, and nothing
+# leaves the loop thread. The descriptors stay blocking (O_NONBLOCK would be shared with whoever else holds them): a
+# read after "readable" returns what is there, and a write of at most PIPE_BUF bytes after "writable" never blocks.
+# Anything else (a terminal, a regular file, no descriptor at all) keeps the SDK's threads.
+
+
+def polls(fd: int | None) -> bool:
+    """True when the event loop can wait on `fd` itself: a pipe or a socket, on a POSIX system."""
+    if fd is None or sys.platform == "win32":
+        return False
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+class PipeLines(anyio.AsyncFile[str]):
+    """The lines arriving on a pipe or socket, read on the event loop (no worker thread), decoded as UTF-8."""
+
+    def __init__(self, fd: int, fp: IO[bytes]) -> None:
+        super().__init__(cast(IO[str], fp))  # kept for AsyncFile's attributes; reads go to the descriptor
+        self._fd = fd
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        pending = bytearray()
+        while True:
+            await anyio.wait_readable(self._fd)
+            try:
+                chunk = os.read(self._fd, 1 << 16)
+            except (BlockingIOError, InterruptedError):
+                continue
+            if not chunk:
+                if pending:
+                    yield pending.decode("utf-8", errors="replace")
+                return
+            # Only the new bytes are searched: a long line arriving in many reads costs linear time.
+            end = chunk.rfind(b"\n")
+            if end < 0:
+                pending += chunk
+                continue
+            pending += chunk[: end + 1]
+            lines = pending.split(b"\n")
+            pending = bytearray(chunk[end + 1 :])
+            for line in lines[:-1]:
+                # Decoded per line, so a character split between two reads is never cut in half.
+                yield line.decode("utf-8", errors="replace") + "\n"
+
+
+class PipeWriter(anyio.AsyncFile[str]):
+    """Writes to a pipe or socket from the event loop: PIPE_BUF bytes at a time, each once the wire has room."""
+
+    def __init__(self, fd: int, fp: IO[bytes]) -> None:
+        super().__init__(cast(IO[str], fp))  # kept for AsyncFile's attributes; writes go to the descriptor
+        self._fd = fd
+        self._room = select.poll()
+        self._room.register(fd, select.POLLOUT)
+
+    async def write(self, text: str) -> int:
+        """Write all of `text`; waits (without blocking the loop) while the reader is behind."""
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            if not self._room.poll(0):
+                await anyio.wait_writable(self._fd)
+            try:
+                written = os.write(self._fd, data[: select.PIPE_BUF])
+            except InterruptedError:
+                continue
+            data = data[written:]
+        return len(text)
+
+    async def flush(self) -> None:
+        """Nothing to do: every write went straight to the descriptor."""
+
+
+class _ThreadLines(anyio.AsyncFile[str]):
+    """Lines read by a worker thread (the SDK's way), for a wire the event loop cannot wait on (a terminal, a file).
+
+    A terminal that hangs up answers reads with EIO rather than an end of file: that is the end of the input too.
+    """
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        while True:
+            try:
+                line = await self.readline()
+            except OSError as exc:
+                if exc.errno == errno.EIO:
+                    return
+                raise
+            if not line:
+                return
+            yield line
 
 
 class _Unowned(io.TextIOWrapper):
@@ -122,25 +227,53 @@ class _Unowned(io.TextIOWrapper):
 
 
 @contextmanager
-def claimed_stdin() -> Iterator[IO[str]]:
-    """The wire as a private duplicate of fd 0, with fd 0 itself on the null device meanwhile (as the SDK does).
+def _claimed(
+    fd: int, stream: TextIO, mode: str, diversion: Callable[[], int]
+) -> Iterator[tuple[IO[bytes], int | None]]:
+    """The wire as a private duplicate of `fd`, with `fd` itself diverted meanwhile (as the SDK does), and restored.
 
-    Anything else in the process that reads stdin then reads nothing, instead of stealing the client's lines.
+    Anything else in the process that reads stdin then reads nothing instead of stealing the client's lines, and
+    stray prints go to stderr instead of corrupting the answers.
     """
     try:
-        private = os.dup(sys.stdin.fileno())
+        if stream.fileno() != fd:
+            raise ValueError(fd)
+        private = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) if sys.platform != "win32" else os.dup(fd)
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
-        # No descriptor behind stdin (an embedding host): read the stream in place.
-        yield _Unowned(sys.stdin.buffer, encoding="utf-8", errors="replace")
+        # No descriptor behind the stream (an embedding host): use the stream in place.
+        yield stream.buffer, None
         return
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
+    replacement = diversion()
+    os.dup2(replacement, fd)
+    os.close(replacement)
     try:
         # closefd=False: a worker thread may still block reading it after we are done; it must never be recycled.
-        yield _Unowned(os.fdopen(private, "rb", closefd=False), encoding="utf-8", errors="replace")
+        yield os.fdopen(private, mode, closefd=False), private
     finally:
-        os.dup2(private, 0)
+        os.dup2(private, fd)
+
+
+def _null_input() -> int:
+    return os.open(os.devnull, os.O_RDONLY)
+
+
+def _stderr_output() -> int:
+    try:
+        return os.dup(2)
+    except OSError:
+        return os.open(os.devnull, os.O_WRONLY)
+
+
+def _reader(fd: int | None, wire: IO[bytes]) -> anyio.AsyncFile[str]:
+    if fd is not None and polls(fd):
+        return PipeLines(fd, wire)
+    return _ThreadLines(_Unowned(wire, encoding="utf-8", errors="replace"))
+
+
+def _writer(fd: int | None, wire: IO[bytes]) -> anyio.AsyncFile[str]:
+    if fd is not None and polls(fd):
+        return PipeWriter(fd, wire)
+    return anyio.AsyncFile(_Unowned(wire, encoding="utf-8"))
 
 
 async def run_stdio(server: MCPServer[Any]) -> None:
@@ -148,9 +281,12 @@ async def run_stdio(server: MCPServer[Any]) -> None:
     lowlevel = server._lowlevel_server  # the SDK's own run_stdio_async does exactly this, without the answers
     # Everything loaded so far lives as long as the process: keep it out of the collector's way.
     gc.freeze()
-    with claimed_stdin() as wire:
-        lines = AnswerNullIds(wire)
-        async with stdio_server(stdin=lines) as (read_stream, write_stream):
+    with (
+        _claimed(0, sys.stdin, "rb", _null_input) as (wire_in, fd_in),
+        _claimed(1, sys.stdout, "wb", _stderr_output) as (wire_out, fd_out),
+    ):
+        lines = AnswerNullIds(_reader(fd_in, wire_in))
+        async with stdio_server(stdin=lines, stdout=_writer(fd_out, wire_out)) as (read_stream, write_stream):
             lines.answer_to(write_stream)
             await lowlevel.run(
                 AnswerMalformedLines(read_stream, write_stream), write_stream, lowlevel.create_initialization_options()
