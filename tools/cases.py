@@ -16,7 +16,7 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from server import call
-from server.catalog import Role, Values, normalise, resolve_ids
+from server.catalog import FIELD_ROLES, Role, Values, normalise, resolve_ids
 from server.errors import BadRequest, SprinklrError
 from server.models import Case
 from server.sprinklr import SprinklrClient, digest
@@ -234,23 +234,17 @@ async def _filters(
             match = normalise(role, raw, values.of(role))
             top = top_level[role] if role in top_level and not in_custom else None
             filters.append(
-                {"type": "IN", "key": top or f"workflow.customProperties.{fields[_FIELD[role]]}", "values": match.send}
+                {
+                    "type": "IN",
+                    "key": top or f"workflow.customProperties.{fields[FIELD_ROLES[role]]}",
+                    "values": match.send,
+                }
             )
         if match.unknown:
             unknown[role] = match.unknown
     if customer_id:
         filters.append({"type": "EQUALS", "key": "contact.channelId", "values": [customer_id]})
     return filters, unknown
-
-
-_FIELD = {
-    "status": "Status",
-    "priority": "Priority",
-    "type": "Type",
-    "brand": "Brand",
-    "language": "Language",
-    "country": "Country",
-}
 
 
 @dataclass

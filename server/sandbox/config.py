@@ -42,27 +42,28 @@ CHOICES: Final[dict[str, tuple[str, ...]]] = {
 }
 
 # Every profile names every knob, so that a profile means the same thing whatever the defaults become.
+# The reference's own words where it has them, the likeliest reading where it is silent (README, "The sandbox").
+_DEFAULT: Final[dict[str, Any]] = {
+    "env": "prod2",
+    "associated_page_size": 200,
+    "associated_order": "asc",
+    "page_start": "position",
+    "time_filter": "both",
+    "status_location": "both",
+    "language_values": "code",
+    "envelope": "enveloped",
+    "partial_errors": False,
+    "retry_after": True,
+    "filter_keys": "documented",
+    "sort_keys": "any",
+    "cursor_prefix": True,
+    "message_deleted": "absent_is_false",
+    "undocumented_paths": False,
+    "hostile": False,
+    "oversize": False,
+}
 PROFILES: Final[dict[str, dict[str, Any]]] = {
-    # The reference's own words where it has them, the likeliest reading where it is silent (README, "The sandbox").
-    "default": {
-        "env": "prod2",
-        "associated_page_size": 200,
-        "associated_order": "asc",
-        "page_start": "position",
-        "time_filter": "both",
-        "status_location": "both",
-        "language_values": "code",
-        "envelope": "enveloped",
-        "partial_errors": False,
-        "retry_after": True,
-        "filter_keys": "documented",
-        "sort_keys": "any",
-        "cursor_prefix": True,
-        "message_deleted": "absent_is_false",
-        "undocumented_paths": False,
-        "hostile": False,
-        "oversize": False,
-    },
+    "default": _DEFAULT,
     # Every silence read the way least convenient for a client that guessed.
     "strict": {
         "env": "prod2",
@@ -125,25 +126,7 @@ PROFILES: Final[dict[str, dict[str, Any]]] = {
         "oversize": False,
     },
     # The default API serving adversarial data: injection payloads in every string, oversized records.
-    "hostile": {
-        "env": "prod2",
-        "associated_page_size": 200,
-        "associated_order": "asc",
-        "page_start": "position",
-        "time_filter": "both",
-        "status_location": "both",
-        "language_values": "code",
-        "envelope": "enveloped",
-        "partial_errors": False,
-        "retry_after": True,
-        "filter_keys": "documented",
-        "sort_keys": "any",
-        "cursor_prefix": True,
-        "message_deleted": "absent_is_false",
-        "undocumented_paths": False,
-        "hostile": True,
-        "oversize": True,
-    },
+    "hostile": {**_DEFAULT, "hostile": True, "oversize": True},
 }
 KNOBS: Final = frozenset(PROFILES["default"])
 
