@@ -28,7 +28,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.message import SessionMessage
-from mcp_types import ErrorData, JSONRPCError
+from mcp_types import ErrorData, JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 from pydantic import ValidationError
 
 PARSE_ERROR = -32700
@@ -39,12 +39,82 @@ def _error(code: int, message: str) -> SessionMessage:
     return SessionMessage(JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=code, message=message)))
 
 
-class AnswerMalformedLines:
-    """The stdio read stream, but a line that is not JSON-RPC gets a JSON-RPC error reply instead of silence."""
+# How long the end of stdin waits for the requests still being answered (a tool call is bounded well within this).
+DRAIN_SECONDS = 60.0
 
-    def __init__(self, inner: ReadStream[SessionMessage | Exception], out: WriteStream[SessionMessage]) -> None:
+
+class InFlight:
+    """The ids of the requests read and not yet answered, so that the end of stdin can wait for their answers.
+
+    Without it the SDK answers every request still running when stdin closes with "Connection closed": a client
+    that writes its requests and closes its end (`sprinklr-mcp serve < requests.jsonl`) lost every answer but the
+    quickest.
+    """
+
+    def __init__(self) -> None:
+        self._ids: set[str | int] = set()
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    def read(self, message: Any) -> None:
+        """Note a request coming in, or forget one the client cancelled (a cancelled request gets no answer)."""
+        if isinstance(message, JSONRPCRequest):
+            self._ids.add(message.id)
+            self._idle = anyio.Event()
+        elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
+            params = message.params if isinstance(message.params, dict) else {}
+            self._answered(params.get("requestId"))
+
+    def written(self, message: Any) -> None:
+        """Note an answer going out."""
+        if isinstance(message, JSONRPCResponse | JSONRPCError):
+            self._answered(message.id)
+
+    def _answered(self, request_id: Any) -> None:
+        self._ids.discard(request_id)
+        if not self._ids:
+            self._idle.set()
+
+    async def drained(self, limit: float = DRAIN_SECONDS) -> None:
+        """Return once every request read has its answer written, or after `limit` seconds."""
+        with anyio.move_on_after(limit):
+            while self._ids:
+                await self._idle.wait()
+
+
+class CountAnswers:
+    """The stdio write stream, telling InFlight which requests have their answers."""
+
+    def __init__(self, inner: WriteStream[SessionMessage], inflight: InFlight) -> None:
+        self._inner = inner
+        self._inflight = inflight
+
+    async def send(self, item: SessionMessage, /) -> None:
+        """Write the message, then count it as answered."""
+        await self._inner.send(item)
+        self._inflight.written(item.message)
+
+    async def aclose(self) -> None:
+        """Close the underlying stream."""
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> CountAnswers:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class AnswerMalformedLines:
+    """The stdio read stream, but a line that is not JSON-RPC gets a JSON-RPC error reply instead of silence, and
+    the end of the input waits until the requests already read are answered."""
+
+    def __init__(
+        self, inner: ReadStream[SessionMessage | Exception], out: WriteStream[SessionMessage], inflight: InFlight
+    ) -> None:
         self._inner = inner
         self._out = out
+        self._inflight = inflight
 
     @property
     def last_context(self) -> Any:
@@ -54,8 +124,13 @@ class AnswerMalformedLines:
     async def receive(self) -> SessionMessage | Exception:
         """The next well-formed message; malformed ones are answered (-32700 or -32600) and skipped."""
         while True:
-            item = await self._inner.receive()
+            try:
+                item = await self._inner.receive()
+            except anyio.EndOfStream:
+                await self._inflight.drained()
+                raise
             if not isinstance(item, Exception):
+                self._inflight.read(item.message)
                 return item
             kinds = {e["type"] for e in item.errors()} if isinstance(item, ValidationError) else set()
             if "json_invalid" in kinds:
@@ -288,6 +363,9 @@ async def run_stdio(server: MCPServer[Any]) -> None:
         lines = AnswerNullIds(_reader(fd_in, wire_in))
         async with stdio_server(stdin=lines, stdout=_writer(fd_out, wire_out)) as (read_stream, write_stream):
             lines.answer_to(write_stream)
+            inflight = InFlight()
             await lowlevel.run(
-                AnswerMalformedLines(read_stream, write_stream), write_stream, lowlevel.create_initialization_options()
+                AnswerMalformedLines(read_stream, write_stream, inflight),
+                CountAnswers(write_stream, inflight),
+                lowlevel.create_initialization_options(),
             )

@@ -147,6 +147,64 @@ def test_a_stdin_that_is_a_terminal_is_served_and_a_hang_up_ends_it_cleanly(
     assert "Traceback" not in log.read_text(encoding="utf-8")
 
 
+def test_requests_written_before_stdin_ends_all_get_their_answers(
+    running: RunningSandbox, sandbox: SandboxAdmin, tmp_path: Path
+) -> None:
+    # `sprinklr-mcp serve < requests.jsonl`: the end of the file comes long before the answers that need Sprinklr.
+    requests = tmp_path / "requests.jsonl"
+    batch = [line({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})]
+    for number in (48213, 48100, 48101):
+        call = {"name": "get_case", "arguments": {"case_number": number}}
+        batch.append(line({"jsonrpc": "2.0", "id": number, "method": "tools/call", "params": call}))
+    requests.write_bytes(line(INITIALIZE) + line(INITIALIZED) + b"".join(batch))
+    with requests.open("rb") as stdin:
+        process = serve(running, stdin)
+        try:
+            out, _ = process.communicate(timeout=60)
+        finally:
+            stop(process)
+    got = {message["id"]: message for message in map(json.loads, out.splitlines())}
+    assert sorted(got) == [1, 2, 48100, 48101, 48213]
+    for number in (48213, 48100, 48101):
+        assert "result" in got[number], got[number]
+        assert got[number]["result"]["structuredContent"]["case_number"] == number
+    assert process.returncode == 0
+    # The same through a pipe the client closes right after writing.
+    process = serve(running, subprocess.PIPE)
+    try:
+        out, _ = process.communicate(line(INITIALIZE) + line(INITIALIZED) + batch[1], timeout=60)
+    finally:
+        stop(process)
+    answer = json.loads(out.splitlines()[-1])
+    assert answer["id"] == 48213
+    assert answer["result"]["structuredContent"]["case_number"] == 48213
+
+
+def test_a_request_the_client_cancelled_does_not_hold_the_end_of_stdin(
+    running: RunningSandbox, sandbox: SandboxAdmin
+) -> None:
+    # A cancelled request gets no answer: the end of stdin must not wait for one.
+    sandbox.configure(latency_ms=8000)
+    call = {"name": "get_case", "arguments": {"case_number": 48213}}
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 5, "reason": "test"}}
+    process = serve(running, subprocess.PIPE)
+    try:
+        assert process.stdin is not None
+        process.stdin.write(line(INITIALIZE) + line(INITIALIZED))
+        process.stdin.flush()
+        assert answers(process, 1)[0]["id"] == 1
+        process.stdin.write(line({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": call}))
+        process.stdin.flush()
+        time.sleep(0.5)  # the call is waiting on the slow sandbox
+        started = time.monotonic()
+        out, _ = process.communicate(line(cancel), timeout=60)
+        elapsed = time.monotonic() - started
+    finally:
+        stop(process)
+    assert out == b""  # no answer to the cancelled request
+    assert elapsed < 6, f"the server took {elapsed:.1f}s to end after stdin closed"
+
+
 NOISY_SERVER = """
 import os, sys, anyio
 from mcp.server.mcpserver import MCPServer
