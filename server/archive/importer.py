@@ -201,6 +201,9 @@ _FTS_ADD_SQL = (
 _TAG_SQL = "INSERT OR IGNORE INTO message_tags (tag, rid, message_id, file_id) VALUES (?, ?, ?, ?)"
 
 
+_FIRST = operator.itemgetter(0)
+
+
 class _Batch:
     """Rows of one file waiting to be written, and the derived rows already written for it."""
 
@@ -245,6 +248,9 @@ class _Batch:
 
     def index_text(self) -> None:
         """Add the text of the messages stored since the last call to the full-text index."""
+        # In rowid order: FTS5 writes out its pending terms whenever a rowid is lower than the one before, so an
+        # export in time order, whose conversations interleave (their seqs do), would make a segment of each run.
+        self.unindexed.sort(key=_FIRST)
         self.conn.executemany("INSERT INTO messages_fts (rowid, content) VALUES (?, ?)", self.unindexed)
         self.unindexed = []
         self.unindexed_chars = 0
