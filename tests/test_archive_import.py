@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from server.archive.db import check_fts5, connect
+from server.archive.db import PAGE_SIZE, check_fts5, connect
 from server.archive.demo import DemoArchive
 from server.archive.importer import Progress
 from server.archive.store import ArchiveStore, ConversationSearch
@@ -338,3 +338,79 @@ def test_a_message_repeated_in_one_file_keeps_its_last_text_and_a_consistent_ind
     conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
     assert conn.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'first'").fetchone()[0] == 2999
     assert conn.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'second'").fetchone()[0] == 1
+
+
+def _interleaved(conversations: dict[str, str], per: int, *, prefix: str) -> list[list[str]]:
+    """Rows of several conversations in time order, one message of each in turn (as a real export interleaves)."""
+    rows = []
+    for i in range(per):
+        for cid, word in conversations.items():
+            rows.append([f"{prefix}-{cid}-{i}", f"2024-03-01 10:{i % 60:02d}:00.000", cid, "Email", "Inbound", word])
+    return rows
+
+
+def _fts_count(db: Path, query: str) -> int:
+    conn = connect(db)
+    try:
+        conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+        return int(conn.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?", (query,)).fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_interleaved_conversations_incremental_files_and_a_changed_file_keep_the_text_index_exact(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "x" / "message"
+    folder.mkdir(parents=True)
+    db = tmp_path / "a.sqlite3"
+    # More rows than a batch and than one bulk addition to the text index, conversations interleaved row by row.
+    first = _interleaved({"cv-a": "alpha", "cv-b": "bravo", "cv-c": "charlie"}, 4000, prefix="m1")
+    (folder / "a.csv").write_text(csv_text([MESSAGE_HEADER, *first]), encoding="utf-8")
+    assert import_dir(tmp_path / "x", db).rows == 12_000
+    assert [_fts_count(db, w) for w in ("alpha", "bravo", "charlie")] == [4000, 4000, 4000]
+    # A second file adds to the first file's conversations (lower seqs than the last ones written) and a new one.
+    second = _interleaved({"cv-c": "delta", "cv-a": "delta", "cv-d": "echo"}, 1500, prefix="m2")
+    (folder / "b.csv").write_text(csv_text([MESSAGE_HEADER, *second]), encoding="utf-8")
+    summary = import_dir(tmp_path / "x", db)
+    assert [f.status for f in summary.files] == ["unchanged", "imported"]
+    assert [_fts_count(db, w) for w in ("alpha", "bravo", "charlie", "delta", "echo")] == [4000] * 3 + [3000, 1500]
+    store = ArchiveStore(db)
+    assert store.search(ConversationSearch(text="delta")).page.total == 2
+    # The second file's messages of cv-a continue its seq range, after the first file's.
+    conn = sqlite3.connect(db)
+    ranges = conn.execute(
+        "SELECT content, count(*), min(seq >> 20), max(seq >> 20), min(seq), max(seq) FROM messages"
+        " WHERE conversation_id = 'cv-a' GROUP BY content ORDER BY content"
+    ).fetchall()
+    conn.close()
+    assert [(c, n) for c, n, *_ in ranges] == [("alpha", 4000), ("delta", 1500)]
+    assert len({ranges[0][2], ranges[0][3], ranges[1][2], ranges[1][3]}) == 1
+    assert ranges[0][5] < ranges[1][4]
+    # The first file is exported again with fewer rows and new words: its old text leaves the index, all of it.
+    changed = [[*row[:5], "foxtrot" if row[2] == "cv-b" else row[5]] for row in first[:3000]]
+    (folder / "a.csv").write_text(csv_text([MESSAGE_HEADER, *changed]), encoding="utf-8")
+    summary = import_dir(tmp_path / "x", db)
+    assert [f.status for f in summary.files] == ["imported", "unchanged"]
+    assert [_fts_count(db, w) for w in ("alpha", "bravo", "charlie", "foxtrot", "delta", "echo")] == [
+        1000, 0, 1000, 1000, 3000, 1500,
+    ]  # fmt: skip
+    assert count(db, "messages") == 3000 + 4500
+
+
+def test_a_new_archive_gets_large_pages_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    fresh = tmp_path / "new.sqlite3"
+    connect(fresh).close()
+    assert sqlite3.connect(fresh).execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+    # An archive made before (4 KiB pages) opens as it is, and imports into it work.
+    old = tmp_path / "old.sqlite3"
+    made = sqlite3.connect(old)
+    made.execute("PRAGMA page_size = 4096")
+    made.execute("PRAGMA journal_mode = WAL")
+    made.close()
+    folder = tmp_path / "x" / "message"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text(csv_text([MESSAGE_HEADER, *message_rows(10)]), encoding="utf-8")
+    assert import_dir(tmp_path / "x", old).rows == 10
+    assert sqlite3.connect(old).execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert _fts_count(old, "hello") == 10

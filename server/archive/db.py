@@ -214,6 +214,9 @@ FILE_TABLES = (
 )
 
 
+# The page size of a new archive file.
+PAGE_SIZE = 16384
+
 # Room for 2**20 messages per conversation in its seq range.
 SEQ_BITS = 20
 
@@ -257,6 +260,9 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     if path.stat().st_mode & 0o077:
         os.chmod(path, 0o600)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    # 16 KiB pages for a new archive (an existing one keeps its size): a shallower B-tree and a quarter of the WAL
+    # frames per byte imported (1M messages imported ~10% faster than with 4 KiB; bench/archive.py).
+    conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode = WAL")
     # WAL with NORMAL survives a process crash (a committed file stays committed); only power loss could lose one.
     conn.execute("PRAGMA synchronous = NORMAL")
