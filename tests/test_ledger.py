@@ -494,6 +494,28 @@ async def test_a_ledger_file_deleted_while_in_use_is_reopened_with_this_process_
         await ledger.aclose()
 
 
+async def test_calls_in_flight_when_the_ledger_is_deleted_stay_counted_in_flight_in_the_new_file(
+    tmp_path: Path,
+) -> None:
+    # A call reserved in the old file and still on its way to Sprinklr may be counted there at any moment: the new
+    # file must hold it as in flight, as the old one did, or another process would spend its slot meanwhile.
+    path = tmp_path / "ledger.sqlite3"
+    busy = FileLedger(path)
+    assert await busy.reserve("k", T0, 1, 1000, 1000, hold=30.0) == 0.0  # in flight, unanswered
+    assert await busy.reserve("k", T0 + 0.1, 1, 1000, 1000, hold=30.0) > 0.0  # one a second
+    path.unlink()
+    assert await busy.reserve("other", T0 + 0.2, 1, 1000, 1000) == 0.0  # any transaction: reopened and replayed
+    newcomer = FileLedger(path)
+    # Seconds later the call is still in flight: the slot is still taken, for the newcomer too.
+    assert await newcomer.reserve("k", T0 + 5.0, 1, 1000, 1000) > 0.0
+    # Once it is answered it counts from its answer, and the second after that is free again.
+    await busy.settle("k", T0, T0 + 5.5)
+    assert await newcomer.reserve("k", T0 + 6.0, 1, 1000, 1000) > 0.0
+    assert await newcomer.reserve("k", T0 + 6.6, 1, 1000, 1000) == 0.0
+    for ledger in (busy, newcomer):
+        await ledger.aclose()
+
+
 async def test_a_new_process_can_use_a_ledger_deleted_under_a_running_one(tmp_path: Path) -> None:
     # Before: the new process took the deleted database's -wal and -shm for its own, and failed with
     # "disk I/O error" for as long as the old one lived.

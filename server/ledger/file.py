@@ -183,15 +183,23 @@ class _Recollection:
 
     def __init__(self) -> None:
         self.hits: dict[str, list[float]] = {}
+        # Hits still in flight (reserved, not yet settled): a new file must hold them as the old one did, or a call
+        # sent before the old file was deleted but counted by Sprinklr later would be forgotten while in flight.
+        self.held: dict[tuple[str, float], float] = {}
         self.trips: dict[str, Trip] = {}
         self.tokens: dict[str, TokenRecord] = {}
 
-    def hit(self, key: str, at: float) -> None:
+    def hit(self, key: str, at: float, held_until: float = 0.0) -> None:
         hits = self.hits.setdefault(key, [])
         bisect.insort(hits, at)
         del hits[: bisect.bisect_right(hits, hits[-1] - HOUR)]
+        if held_until:
+            self.held[(key, at)] = held_until
+            if len(self.held) > 256:  # calls whose settle never came (a failing ledger): their hold has lapsed
+                self.held = {stamp: until for stamp, until in self.held.items() if until > at}
 
     def moved(self, key: str, reserved: float, done: float) -> None:
+        self.held.pop((key, reserved), None)
         hits = self.hits.get(key, [])
         index = bisect.bisect_left(hits, reserved)
         if index < len(hits) and hits[index] == reserved and done > reserved:
@@ -206,7 +214,8 @@ class _Recollection:
     def replay(self, conn: sqlite3.Connection) -> None:
         """Write everything remembered into `conn`'s file, which did not have it (in the caller's transaction)."""
         for key, hits in self.hits.items():
-            conn.executemany("INSERT INTO hits (key, at) VALUES (?, ?)", [(key, at) for at in hits])
+            rows = [(key, at, self.held.get((key, at), 0.0)) for at in hits]
+            conn.executemany("INSERT INTO hits (key, at, held_until) VALUES (?, ?, ?)", rows)
         for key, trip in self.trips.items():
             if trip.until > _read_trip(conn, key).until:
                 _write_trip(conn, key, trip)
@@ -478,10 +487,9 @@ class FileLedger:
             if wait == 0.0 and self._new_file_grace:
                 wait = self._grace(conn, now)
             if wait == 0.0:
-                conn.execute(
-                    "INSERT INTO hits (key, at, held_until) VALUES (?, ?, ?)", (key, now, now + hold if hold else 0)
-                )
-                self._own.hit(key, now)
+                held_until = now + hold if hold else 0
+                conn.execute("INSERT INTO hits (key, at, held_until) VALUES (?, ?, ?)", (key, now, held_until))
+                self._own.hit(key, now, held_until)
                 if probe:
                     conn.execute("UPDATE trips SET probe_until = ? WHERE key = ?", (now + probe_lease, key))
             return wait
