@@ -255,7 +255,12 @@ async def test_one_transient_failure_on_any_route_is_retried_transparently_with_
     seen = statuses(sandbox, read.fragment)
     # The failed attempt and its retry, POSTs (search, bulk-fetch) included: they only read. (A conversation's
     # ids are read until a page brings nothing new, so that route sees one more request after the retry.)
-    assert len([status for status in seen if status != 200]) == 1
+    stats = sandbox.stats()
+    # Seen to fail once in about ten full runs (no failed attempt among the statuses), never alone: say everything.
+    evidence = (
+        f"statuses {seen}; pending {stats['faults_pending']}; log {[(e['path'], e['status']) for e in stats['log']]}"
+    )
+    assert len([status for status in seen if status != 200]) == 1, evidence
     assert seen[1] == 200
     assert len(seen) == (3 if route == "associated-messages" else 2)
     assert sandbox.stats()["faults_pending"] == []
