@@ -60,7 +60,8 @@ class InFlight:
         """Note a request coming in, or forget one the client cancelled (a cancelled request gets no answer)."""
         if isinstance(message, JSONRPCRequest):
             self._ids.add(message.id)
-            self._idle = anyio.Event()
+            if self._idle.is_set():
+                self._idle = anyio.Event()
         elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
             params = message.params if isinstance(message.params, dict) else {}
             self._answered(params.get("requestId"))

@@ -52,6 +52,14 @@ def answers(process: subprocess.Popen[bytes], count: int) -> list[JSON]:
     return [json.loads(process.stdout.readline()) for _ in range(count)]
 
 
+def handshake(process: subprocess.Popen[bytes]) -> None:
+    """Initialize the session over the process's stdin pipe, as an MCP client does first."""
+    assert process.stdin is not None
+    process.stdin.write(line(INITIALIZE) + line(INITIALIZED))
+    process.stdin.flush()
+    assert answers(process, 1)[0]["id"] == 1
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.stdin is not None and not process.stdin.closed:
         process.stdin.close()
@@ -68,9 +76,7 @@ def test_a_request_split_mid_character_across_writes_is_read_whole(
     process = serve(running, subprocess.PIPE)
     try:
         assert process.stdin is not None
-        process.stdin.write(line(INITIALIZE) + line(INITIALIZED))
-        process.stdin.flush()
-        assert answers(process, 1)[0]["id"] == 1
+        handshake(process)
         # Two requests, cut inside the two bytes of "é" and again inside the second request, sent apart in time.
         data = line({"jsonrpc": "2.0", "id": "café-1", "method": "tools/list"})
         data += line({"jsonrpc": "2.0", "id": "naïve-2", "method": "tools/list"})
@@ -93,9 +99,7 @@ def test_answers_wait_for_a_client_that_reads_late_and_arrive_whole_and_in_order
     process = serve(running, subprocess.PIPE)
     try:
         assert process.stdin is not None
-        process.stdin.write(line(INITIALIZE) + line(INITIALIZED))
-        process.stdin.flush()
-        assert answers(process, 1)[0]["id"] == 1
+        handshake(process)
         # 40 tool lists of about 7 KB each: several times what a pipe holds, written while nobody reads.
         for index in range(40):
             process.stdin.write(line({"jsonrpc": "2.0", "id": 100 + index, "method": "tools/list"}))
@@ -190,9 +194,7 @@ def test_a_request_the_client_cancelled_does_not_hold_the_end_of_stdin(
     process = serve(running, subprocess.PIPE)
     try:
         assert process.stdin is not None
-        process.stdin.write(line(INITIALIZE) + line(INITIALIZED))
-        process.stdin.flush()
-        assert answers(process, 1)[0]["id"] == 1
+        handshake(process)
         process.stdin.write(line({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": call}))
         process.stdin.flush()
         time.sleep(0.5)  # the call is waiting on the slow sandbox
